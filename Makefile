@@ -1,0 +1,41 @@
+# dra-kwok — every developer and CI entry point. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3
+K8S_VERSION ?= $(shell cat hack/controlplane/K8S_VERSION)
+export K8S_VERSION
+PYTEST_ARGS ?=
+
+.PHONY: help install binaries test test-unit test-integration test-e2e lint cluster-up cluster-down \
+        demo demo-down bench deploy undeploy
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+install: ## install dra-kwok and its test dependencies (editable)
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+
+binaries: ## build (or find cached) kube-apiserver, kube-scheduler, kube-controller-manager, kubectl
+	@if [ -n "$$KUBEBUILDER_ASSETS" ]; then echo "controlplane: using KUBEBUILDER_ASSETS=$$KUBEBUILDER_ASSETS"; \
+	 else hack/controlplane/build.sh; fi
+
+test: binaries ## the whole suite: unit, integration (real apiserver), e2e (real scheduler); then a leak check
+	$(PYTHON) -m pytest tests $(PYTEST_ARGS)
+	$(PYTHON) -m dra_kwok.testing.controlplane leaks
+
+test-unit: ## pure logic only, no cluster
+	$(PYTHON) -m pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: binaries ## against the real kube-apiserver
+	$(PYTHON) -m pytest tests/integration $(PYTEST_ARGS)
+
+test-e2e: binaries ## with the real kube-scheduler and kube-controller-manager
+	$(PYTHON) -m pytest tests/e2e $(PYTEST_ARGS)
+
+lint: ## static checks of the Dockerfile
+	hadolint Dockerfile
+
+cluster-up: binaries ## start a local control plane and print `export KUBECONFIG=...`
+	@$(PYTHON) -m dra_kwok.testing.controlplane up
+
+cluster-down: ## stop what cluster-up started
+	@$(PYTHON) -m dra_kwok.testing.controlplane down

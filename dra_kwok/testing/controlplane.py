@@ -1,0 +1,471 @@
+"""A real, local Kubernetes control plane (etcd, kube-apiserver, kube-scheduler, kube-controller-manager).
+
+Why: everything dra-kwok does is talk to a kube-apiserver, and what its users care about is whether the real
+kube-scheduler accepts the result. No registry here ships Kubernetes binaries, so `hack/controlplane/build.sh`
+builds them from the `k8s.io/kubernetes` Go module into `~/.cache/dra-kwok/k8s/<version>/`; this module finds them
+(or the envtest-style `KUBEBUILDER_ASSETS` directory), starts them on free loopback ports with temporary data dirs,
+a static admin token and RBAC, waits until they are healthy, writes a kubeconfig, and stops exactly its own
+processes (by PID) and removes its own temp dir, even when a test fails.
+
+Used by the pytest fixtures (tests/conftest.py), by `make cluster-up` / `make cluster-down`
+(`python -m dra_kwok.testing.controlplane up|down`) and by the demo and benchmarks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+TMP_PREFIX = "dra-kwok-cp-"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_VERSION_FILE = REPO_ROOT / "hack" / "controlplane" / "K8S_VERSION"
+ADMIN_TOKEN = "dra-kwok-admin-token"
+
+
+class ControlPlaneError(RuntimeError):
+    """A component could not be found, started, or did not become healthy."""
+
+
+def k8s_version() -> str:
+    version = os.environ.get("K8S_VERSION")
+    if not version and DEFAULT_VERSION_FILE.exists():
+        version = DEFAULT_VERSION_FILE.read_text().strip()
+    return (version or "1.34.4").lstrip("v")
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("DRA_KWOK_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "dra-kwok"
+    )
+    return Path(root)
+
+
+def find_binary(name: str) -> str:
+    """`KUBEBUILDER_ASSETS` first (the envtest convention), then our build cache, then PATH (etcd only)."""
+    candidates = []
+    if os.environ.get("KUBEBUILDER_ASSETS"):
+        candidates.append(Path(os.environ["KUBEBUILDER_ASSETS"]) / name)
+    else:
+        candidates.append(cache_dir() / "k8s" / k8s_version() / name)
+    for candidate in candidates:
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    if name == "etcd" and shutil.which("etcd"):
+        return shutil.which("etcd")  # type: ignore[return-value]
+    raise ControlPlaneError(
+        f"{name} not found in {', '.join(map(str, candidates))}: run `make binaries` "
+        f"(builds Kubernetes {k8s_version()} from source) or set KUBEBUILDER_ASSETS to a directory holding it"
+    )
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _insecure_context() -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def _get(url: str, token: str | None = None, timeout: float = 2.0) -> tuple[int, str]:
+    req = urllib.request.Request(url)
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout, context=_insecure_context()) as resp:
+            return resp.status, resp.read().decode(errors="replace")
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode(errors="replace")
+
+
+@dataclass
+class Component:
+    name: str
+    argv: list[str]
+    log_path: Path
+    health_url: str
+    proc: subprocess.Popen | None = None
+    pid: int | None = None
+
+    def start(self, detach: bool = False) -> None:
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=detach
+        )
+        self.pid = self.proc.pid
+        log.close()
+
+    def alive(self) -> bool:
+        if self.proc is not None:
+            return self.proc.poll() is None
+        return self.pid is not None and _pid_alive(self.pid)
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.pid is None or not self.alive():
+            return
+        try:
+            os.kill(self.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.alive():
+            time.sleep(0.05)
+        if self.alive():
+            os.kill(self.pid, signal.SIGKILL)
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and self.alive():
+                time.sleep(0.05)
+        if self.proc is not None:
+            self.proc.wait(timeout=5)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie child we did not reap still answers kill(0)
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@dataclass
+class ControlPlane:
+    """etcd + kube-apiserver, and on demand kube-scheduler and kube-controller-manager, on loopback."""
+
+    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix=TMP_PREFIX)))
+    detach: bool = False
+    components: dict[str, Component] = field(default_factory=dict)
+    apiserver_port: int = 0
+    token: str = ADMIN_TOKEN
+    extra_apiserver_args: list[str] = field(default_factory=list)
+
+    # ---------------------------------------------------------------- paths
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.apiserver_port}"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.root / "kubeconfig"
+
+    @property
+    def ca_file(self) -> Path:
+        return self.root / "certs" / "apiserver.crt"
+
+    @property
+    def sa_key(self) -> Path:
+        return self.root / "sa.key"
+
+    # ---------------------------------------------------------------- lifecycle
+    def start(self, scheduler: bool = False, controller_manager: bool = False) -> "ControlPlane":
+        try:
+            self._start_etcd()
+            self._start_apiserver()
+            if scheduler:
+                self.start_scheduler()
+            if controller_manager:
+                self.start_controller_manager()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _launch(self, comp: Component, timeout: float, token: str | None = None) -> None:
+        self.components[comp.name] = comp
+        comp.start(detach=self.detach)
+        self._save_state()
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            if not comp.alive():
+                raise ControlPlaneError(f"{comp.name} exited early:\n{comp.log_tail()}")
+            try:
+                status, body = _get(comp.health_url, token)
+                if status == 200:
+                    return
+                last = f"{status} {body[:300]}"
+            except (OSError, ssl.SSLError) as err:
+                last = str(err)
+            time.sleep(0.1)
+        raise ControlPlaneError(f"{comp.name} not healthy after {timeout}s ({last}):\n{comp.log_tail()}")
+
+    def _start_etcd(self) -> None:
+        client, peer = free_port(), free_port()
+        self.etcd_url = f"http://127.0.0.1:{client}"
+        comp = Component(
+            "etcd",
+            [
+                find_binary("etcd"),
+                f"--data-dir={self.root / 'etcd'}",
+                f"--listen-client-urls={self.etcd_url}",
+                f"--advertise-client-urls={self.etcd_url}",
+                f"--listen-peer-urls=http://127.0.0.1:{peer}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
+                f"--initial-cluster=default=http://127.0.0.1:{peer}",
+                "--unsafe-no-fsync",
+                "--quota-backend-bytes=8589934592",
+            ],
+            self.root / "etcd.log",
+            f"{self.etcd_url}/health",
+        )
+        # Debian's etcd 3.4 does not know --unsafe-no-fsync; probe once.
+        help_text = subprocess.run([comp.argv[0], "--help"], capture_output=True, text=True).stdout
+        if "unsafe-no-fsync" not in help_text:
+            comp.argv.remove("--unsafe-no-fsync")
+        self._launch(comp, timeout=30)
+
+    def _start_apiserver(self) -> None:
+        (self.root / "certs").mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            ["openssl", "genrsa", "-out", str(self.sa_key), "2048"], check=True, capture_output=True
+        )
+        (self.root / "tokens.csv").write_text(f'{self.token},admin,admin-uid,"system:masters"\n')
+        self.apiserver_port = free_port()
+        comp = Component(
+            "kube-apiserver",
+            [
+                find_binary("kube-apiserver"),
+                f"--etcd-servers={self.etcd_url}",
+                "--etcd-prefix=/registry",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={self.apiserver_port}",
+                f"--cert-dir={self.root / 'certs'}",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                f"--service-account-key-file={self.sa_key}",
+                f"--service-account-signing-key-file={self.sa_key}",
+                f"--token-auth-file={self.root / 'tokens.csv'}",
+                "--authorization-mode=RBAC",
+                "--service-cluster-ip-range=10.0.0.0/24",
+                "--endpoint-reconciler-type=none",
+                "--allow-privileged=true",
+                "--max-requests-inflight=0",
+                "--max-mutating-requests-inflight=0",
+                "--enable-priority-and-fairness=false",
+            ]
+            + self.extra_apiserver_args,
+            self.root / "kube-apiserver.log",
+            "",
+        )
+        comp.health_url = f"{self.url}/readyz"
+        self._launch(comp, timeout=90, token=self.token)
+        self._write_kubeconfig()
+
+    def restart_apiserver(self) -> None:
+        """Stop and start kube-apiserver on the same port and etcd (for fault tests)."""
+        comp = self.components["kube-apiserver"]
+        comp.stop()
+        self._launch(Component(comp.name, comp.argv, comp.log_path, comp.health_url), timeout=90, token=self.token)
+
+    def _write_kubeconfig(self) -> None:
+        cfg = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "dra-kwok", "cluster": {"server": self.url, "certificate-authority": str(self.ca_file)}}],
+            "users": [{"name": "admin", "user": {"token": self.token}}],
+            "contexts": [{"name": "dra-kwok", "context": {"cluster": "dra-kwok", "user": "admin"}}],
+            "current-context": "dra-kwok",
+        }
+        self.kubeconfig.write_text(json.dumps(cfg, indent=2))
+
+    def start_scheduler(self) -> None:
+        if "kube-scheduler" in self.components:
+            return
+        port = free_port()
+        self._launch(
+            Component(
+                "kube-scheduler",
+                [
+                    find_binary("kube-scheduler"),
+                    f"--kubeconfig={self.kubeconfig}",
+                    f"--authentication-kubeconfig={self.kubeconfig}",
+                    f"--authorization-kubeconfig={self.kubeconfig}",
+                    "--bind-address=127.0.0.1",
+                    f"--secure-port={port}",
+                    f"--cert-dir={self.root / 'scheduler-certs'}",
+                    "--leader-elect=false",
+                ],
+                self.root / "kube-scheduler.log",
+                f"https://127.0.0.1:{port}/healthz",
+            ),
+            timeout=60,
+        )
+
+    def start_controller_manager(self) -> None:
+        if "kube-controller-manager" in self.components:
+            return
+        port = free_port()
+        (self.root / "flexvolume").mkdir(exist_ok=True)
+        self._launch(
+            Component(
+                "kube-controller-manager",
+                [
+                    find_binary("kube-controller-manager"),
+                    f"--kubeconfig={self.kubeconfig}",
+                    f"--authentication-kubeconfig={self.kubeconfig}",
+                    f"--authorization-kubeconfig={self.kubeconfig}",
+                    "--bind-address=127.0.0.1",
+                    f"--secure-port={port}",
+                    f"--cert-dir={self.root / 'kcm-certs'}",
+                    "--leader-elect=false",
+                    "--controllers=*,-node-lifecycle-controller",
+                    f"--flex-volume-plugin-dir={self.root / 'flexvolume'}",
+                    f"--service-account-private-key-file={self.sa_key}",
+                    f"--root-ca-file={self.ca_file}",
+                    "--use-service-account-credentials=false",
+                    "--concurrent-gc-syncs=5",
+                ],
+                self.root / "kube-controller-manager.log",
+                f"https://127.0.0.1:{port}/healthz",
+            ),
+            timeout=90,
+        )
+
+    def stop(self) -> None:
+        """Stop our processes (reverse start order, by PID) and remove our temp dir."""
+        for comp in reversed(list(self.components.values())):
+            try:
+                comp.stop()
+            except Exception:  # keep stopping the others
+                pass
+        self.components.clear()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    # ---------------------------------------------------------------- clients
+    def api_client(self):
+        """A `kubernetes.client.ApiClient` authenticated as cluster admin."""
+        from kubernetes import config
+
+        return config.new_client_from_config(config_file=str(self.kubeconfig))
+
+    # ---------------------------------------------------------------- detached mode (make cluster-up)
+    def _save_state(self) -> None:
+        state = {
+            "root": str(self.root),
+            "url": self.url,
+            "kubeconfig": str(self.kubeconfig),
+            "pids": {name: comp.pid for name, comp in self.components.items()},
+        }
+        (self.root / "state.json").write_text(json.dumps(state, indent=2))
+
+
+def _state_link() -> Path:
+    return cache_dir() / "cluster" / "current"
+
+
+def cluster_up(scheduler: bool = True, controller_manager: bool = True) -> ControlPlane:
+    link = _state_link()
+    if link.exists():
+        state = json.loads((link / "state.json").read_text())
+        if all(_pid_alive(pid) for pid in state["pids"].values()):
+            print(f"# control plane already running at {state['url']}", file=sys.stderr)
+            print(f"export KUBECONFIG={state['kubeconfig']}")
+            return None  # type: ignore[return-value]
+        cluster_down()
+    link.parent.mkdir(parents=True, exist_ok=True)
+    cp = ControlPlane(root=Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=link.parent)), detach=True)
+    t0 = time.monotonic()
+    cp.start(scheduler=scheduler, controller_manager=controller_manager)
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to(cp.root)
+    print(
+        f"# control plane up in {time.monotonic() - t0:.1f}s: {', '.join(cp.components)} at {cp.url}",
+        file=sys.stderr,
+    )
+    print(f"export KUBECONFIG={cp.kubeconfig}")
+    return cp
+
+
+def cluster_down() -> None:
+    link = _state_link()
+    if not (link.exists() or link.is_symlink()):
+        print("# no control plane running", file=sys.stderr)
+        return
+    try:
+        state = json.loads((link / "state.json").read_text())
+    except (OSError, ValueError):
+        state = {"pids": {}, "root": os.path.realpath(link)}
+    for name, pid in reversed(list(state["pids"].items())):
+        comp = Component(name, [], Path(os.devnull), "", pid=pid)
+        comp.stop()
+    shutil.rmtree(state["root"], ignore_errors=True)
+    link.unlink()
+    print("# control plane stopped", file=sys.stderr)
+
+
+def leaks() -> list[str]:
+    """Processes and temp dirs left behind by test runs (those under the system temp dir, not `cluster-up`'s)."""
+    prefix = os.path.join(tempfile.gettempdir(), TMP_PREFIX)
+    found = [str(p) for p in Path(tempfile.gettempdir()).glob(TMP_PREFIX + "*")]
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if prefix in cmdline and int(proc.name) != os.getpid():
+            found.append(f"pid {proc.name}: {cmdline[:120]}")
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dra_kwok.testing.controlplane", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    up = sub.add_parser("up", help="start etcd, kube-apiserver, kube-scheduler, kube-controller-manager (detached)")
+    up.add_argument("--no-scheduler", action="store_true")
+    up.add_argument("--no-controller-manager", action="store_true")
+    sub.add_parser("down", help="stop what `up` started and remove its temp dir")
+    sub.add_parser("binaries", help="print where the binaries are (fails if they are missing)")
+    sub.add_parser("leaks", help="fail if a test run left a process or temp dir behind")
+    args = parser.parse_args(argv)
+    try:
+        if args.cmd == "up":
+            cluster_up(scheduler=not args.no_scheduler, controller_manager=not args.no_controller_manager)
+        elif args.cmd == "down":
+            cluster_down()
+        elif args.cmd == "leaks":
+            left = leaks()
+            for item in left:
+                print(f"left behind: {item}", file=sys.stderr)
+            print(f"controlplane: {len(left)} processes or temp dirs left behind by the test run")
+            return 1 if left else 0
+        else:
+            for name in ("etcd", "kube-apiserver", "kube-scheduler", "kube-controller-manager", "kubectl"):
+                print(f"{name}: {find_binary(name)}")
+    except ControlPlaneError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
