@@ -1,0 +1,220 @@
+"""The configuration sources: one ConfigMap (watched by an informer) or a local file (`--config-file`).
+
+Why here and not in the ResourceSlice controller: parsing and validating user input is a different failure domain
+from writing slices. A source turns text into a validated `Config` and puts it in the shared `Store`; it never
+writes slices. Its one rule: an **invalid** config changes nothing. The last valid config stays in force, a Warning
+Event on the ConfigMap carries the errors, they are logged, and `dra_kwok_config_valid` drops to 0. Deleting the
+ConfigMap (or the file) clears the store, which is the one way to remove all our slices.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from typing import Callable
+
+from kubernetes import client
+
+from dra_kwok.config import ConfigInvalid, ParseError, load_config, validate
+from dra_kwok.config.types import Config
+from dra_kwok.events import EventRecorder
+from dra_kwok.informer import EventHandler, Informer
+from dra_kwok.log import get_logger
+from dra_kwok.metrics import Metrics
+from dra_kwok.store import Store
+
+log = get_logger("controller.configmap")
+
+
+class Rejected(Exception):
+    """The config text was refused; `errors` are the lines to show the user."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("; ".join(errors))
+        self.errors = errors
+
+
+def parse_and_validate(text: str | bytes, source: str) -> Config:
+    """Text (a raw config or a ConfigMap manifest) -> a valid Config, or Rejected with every error."""
+    try:
+        config = load_config(text, source)
+    except ParseError as err:
+        raise Rejected([str(err)]) from None
+    except ConfigInvalid as err:
+        raise Rejected([str(e) for e in err.errors]) from None
+    problems = validate(config)
+    errors = [str(p) for p in problems if p.severity == "error"]
+    if errors:
+        raise Rejected(errors)
+    for warning in (p for p in problems if p.severity != "error"):
+        log.warning("Configuration warning", source=source, warning=str(warning))
+    return config
+
+
+class _Accepting:
+    """Shared bookkeeping of both sources: store the config or keep the last good one, and say so."""
+
+    def __init__(self, store: Store, metrics: Metrics) -> None:
+        self.store = store
+        self.metrics = metrics
+        self.last_error: list[str] | None = None
+
+    def accept(self, text: str | bytes, source: str, on_reject: Callable[[list[str]], None] = lambda e: None) -> bool:
+        try:
+            config = parse_and_validate(text, source)
+        except Rejected as err:
+            self.last_error = err.errors
+            self.metrics.config_valid.set(0)
+            log.error("Rejected invalid configuration, keeping the last valid one", source=source, errors=err.errors)
+            on_reject(err.errors)
+            return False
+        self.last_error = None
+        self.metrics.config_valid.set(1)
+        self.metrics.config_last_reload.set(time.time())
+        changed = self.store.get() != config
+        self.store.set(config)
+        if changed:
+            log.info("Loaded configuration", source=source, driver=config.driver, mappings=len(config.mappings))
+        return True
+
+    def cleared(self, source: str) -> None:
+        log.info("Configuration removed, clearing", source=source)
+        self.last_error = None
+        self.metrics.config_valid.set(1)
+        self.store.clear()
+
+
+class ConfigMapController(_Accepting):
+    """Watches exactly one ConfigMap (field selector on its name) in one namespace."""
+
+    def __init__(
+        self,
+        api: client.ApiClient,
+        store: Store,
+        metrics: Metrics,
+        recorder: EventRecorder,
+        namespace: str,
+        name: str,
+        can_record: Callable[[], bool] = lambda: True,
+        watch_timeout: int = 60,
+        request_timeout: float = 15.0,
+    ) -> None:
+        super().__init__(store, metrics)
+        self.namespace, self.name = namespace, name
+        self.recorder = recorder
+        self.can_record = can_record
+        observe = lambda verb: metrics.observe_request(verb.upper(), "configmaps", 200)  # noqa: E731
+        self.informer: Informer[dict] = Informer(
+            "configmap", client.CoreV1Api(api).list_namespaced_config_map, _keep, key=lambda cm: cm["metadata"]["name"],
+            handler=_Events(self), namespace=namespace, field_selector=f"metadata.name={name}",
+            watch_timeout=watch_timeout, request_timeout=request_timeout, on_request=observe,
+        )
+        self._synced = threading.Event()
+
+    def start(self) -> None:
+        self.informer.start()
+
+    def stop(self) -> None:
+        self.informer.stop(0.5)
+
+    def synced(self) -> bool:
+        """The ConfigMap (or its absence) has been seen and processed, so the first reconcile may run."""
+        if self.informer.synced.is_set() and not self._synced.is_set():
+            if not self.informer.list():  # no ConfigMap: nothing to apply, the desired state is "no slices"
+                self.cleared(f"configmap {self.namespace}/{self.name} (absent)")
+            self._synced.set()
+        return self._synced.is_set()
+
+    def alive(self) -> bool:
+        return self.informer.alive()
+
+    def apply(self, cm: dict) -> None:
+        meta = cm["metadata"]
+        source = f"configmap {self.namespace}/{self.name}"
+        manifest = json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "data": cm.get("data") or {}})
+
+        def warn(errors: list[str]) -> None:
+            if self.can_record():
+                ref = {"apiVersion": "v1", "kind": "ConfigMap", "namespace": meta.get("namespace", self.namespace),
+                       "name": meta["name"], "uid": meta.get("uid"), "resourceVersion": meta.get("resourceVersion")}
+                self.recorder.record(ref, "Warning", "InvalidConfig", "Invalid config.yaml, keeping the last valid "
+                                     "configuration: " + "; ".join(errors))
+
+        self.accept(manifest, source, warn)
+
+
+def _keep(raw: dict) -> dict:
+    meta = raw.get("metadata") or {}
+    return {
+        "metadata": {k: meta.get(k) for k in ("name", "namespace", "uid", "resourceVersion")},
+        "data": raw.get("data") or {},
+    }
+
+
+class _Events(EventHandler[dict]):
+    def __init__(self, ctrl: ConfigMapController) -> None:
+        self.ctrl = ctrl
+
+    def on_add(self, obj: dict) -> None:
+        self.ctrl.apply(obj)
+
+    def on_update(self, old: dict, new: dict) -> None:
+        if old.get("data") != new.get("data"):
+            self.ctrl.apply(new)
+
+    def on_delete(self, obj: dict) -> None:
+        self.ctrl.cleared(f"configmap {self.ctrl.namespace}/{self.ctrl.name}")
+
+
+class FileConfigSource(_Accepting):
+    """`--config-file`: local mode without a ConfigMap; the file is re-read when its mtime or size changes."""
+
+    def __init__(self, store: Store, metrics: Metrics, path: str, poll_interval: float = 1.0) -> None:
+        super().__init__(store, metrics)
+        self.path = path
+        self.poll_interval = poll_interval
+        self._stop = threading.Event()
+        self._stamp: tuple | None = None
+        self._thread: threading.Thread | None = None
+        self._synced = threading.Event()
+
+    def start(self) -> None:
+        self._poll()
+        self._synced.set()
+        self._thread = threading.Thread(target=self._loop, name="config-file", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def synced(self) -> bool:
+        return self._synced.is_set()
+
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.poll_interval):
+            self._poll()
+
+    def _poll(self) -> None:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            if self._stamp != ("absent",):
+                self._stamp = ("absent",)
+                self.cleared(self.path)
+            return
+        stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+        if stamp == self._stamp:
+            return
+        self._stamp = stamp
+        try:
+            with open(self.path, "rb") as f:
+                text = f.read()
+        except OSError as err:
+            log.error("Failed to read config file", err=err, path=self.path)
+            return
+        self.accept(text, self.path)

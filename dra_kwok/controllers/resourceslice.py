@@ -1,0 +1,310 @@
+"""The ResourceSlice controller: keeps every KWOK node's (and the cluster's) slices equal to what the config renders.
+
+Why this shape (controller-runtime's): informers on Nodes and on our own ResourceSlices keep caches, events enqueue
+only the keys they affect, and reconcile threads take keys from a rate-limited work queue, render the desired pools
+(pure), diff them against the cached slices (pure) and apply only the difference. An idle resync re-enqueues keys
+from the caches, so it costs no LIST and, when nothing differs, no write.
+
+Keys: ("node", <name>) for a node's node-local pools, ("cluster", "") for the cluster-wide pools.
+Safety: the slice informer only ever sees slices with our managed-by label, and nothing else is ever written;
+nothing at all is written while the configuration is UNKNOWN (no valid config seen yet) or this replica is not
+the leader; a 409 or a failed write is retried with per-key backoff and never blocks other keys.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Hashable
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from dra_kwok.config.types import Config
+from dra_kwok.diff import Action, plan
+from dra_kwok.informer import EventHandler, Informer
+from dra_kwok.kube import SLICES_PATH, Rest
+from dra_kwok.log import get_logger
+from dra_kwok.metrics import Metrics
+from dra_kwok.render import MANAGED_BY_LABEL, MANAGED_BY_VALUE, NodeInfo, node_matches, render_cluster, render_node
+from dra_kwok.store import UNKNOWN, Store
+from dra_kwok.workqueue import WorkQueue
+
+NAME = "resourceslice"
+CLUSTER_KEY = ("cluster", "")
+log = get_logger("controller.resourceslice")
+
+
+@dataclass(frozen=True)
+class NodeRecord:
+    """What the controller keeps of a Node: enough to render, and whether it is a KWOK node."""
+
+    info: NodeInfo
+    kwok: bool
+
+
+def node_transform(kwok_annotation: str) -> Callable[[dict], NodeRecord]:
+    def transform(raw: dict) -> NodeRecord:
+        meta = raw.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        return NodeRecord(
+            NodeInfo(name=meta.get("name", ""), uid=meta.get("uid", ""), labels=labels),
+            kwok=kwok_annotation in (meta.get("annotations") or {}),
+        )
+
+    return transform
+
+
+def slice_transform(raw: dict) -> dict:
+    """Keep only what the diff reads (client-go's SetTransform): drops managedFields, the bulk of each object."""
+    meta = raw.get("metadata") or {}
+    kept = {k: meta[k] for k in ("name", "uid", "resourceVersion", "labels", "annotations", "ownerReferences") if k in meta}
+    return {"metadata": kept, "spec": raw.get("spec") or {}}
+
+
+def _slice_node(obj: dict) -> str | None:
+    return (obj.get("spec") or {}).get("nodeName")
+
+
+def _is_cluster_wide(config: Config) -> bool:
+    return any(m.resource_slice.cluster_wide for m in config.mappings)
+
+
+class ResourceSliceController:
+    def __init__(
+        self,
+        api: client.ApiClient,
+        store: Store,
+        metrics: Metrics,
+        *,
+        kwok_annotation: str = "kwok.x-k8s.io/node",
+        resync_period: float = 30.0,
+        workers: int = 1,
+        watch_timeout: int = 60,
+        request_timeout: float = 15.0,
+        can_write: Callable[[], bool] = lambda: True,
+    ) -> None:
+        self.store = store
+        self.metrics = metrics
+        self.rest = Rest(api, metrics.observe_request, timeout=(5.0, request_timeout))
+        self.resync_period = resync_period
+        self.workers = workers
+        self.can_write = can_write
+        self.queue = WorkQueue(NAME, metrics.queue)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        core, resource = client.CoreV1Api(api), client.ResourceV1Api(api)
+        observe = lambda resource_name: (lambda verb: metrics.observe_request(verb.upper(), resource_name, 200))  # noqa: E731
+        self.nodes: Informer[NodeRecord] = Informer(
+            "nodes", core.list_node, node_transform(kwok_annotation), key=lambda n: n.info.name,
+            handler=_NodeEvents(self), watch_timeout=watch_timeout, request_timeout=request_timeout,
+            on_request=observe("nodes"),
+        )
+        self.slices: Informer[dict] = Informer(
+            "resourceslices", resource.list_resource_slice, slice_transform, key=lambda s: s["metadata"]["name"],
+            handler=_SliceEvents(self), label_selector=f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}",
+            watch_timeout=watch_timeout, request_timeout=request_timeout, on_request=observe("resourceslices"),
+            index=_slice_node,
+        )
+        store.on_change(self._config_changed)
+        metrics.max_concurrent.labels(controller=NAME).set(workers)
+        metrics.reconcile_errors.labels(controller=NAME)  # exported as 0 from the start, as controller-runtime does
+        for result in ("success", "error"):
+            metrics.reconcile_total.labels(controller=NAME, result=result)
+        # evaluated at scrape time, so the hot path pays nothing for them
+        metrics.slices_managed.set_function(lambda: len(self.slices))
+        metrics.kwok_nodes.labels(state="all").set_function(lambda: self._count_kwok()[0])
+        metrics.kwok_nodes.labels(state="matched").set_function(lambda: self._count_kwok()[1])
+
+    # ------------------------------------------------------------------ lifecycle
+    def start_informers(self) -> None:
+        self.nodes.start()
+        self.slices.start()
+
+    def synced(self) -> bool:
+        return self.nodes.synced.is_set() and self.slices.synced.is_set()
+
+    def start_workers(self) -> None:
+        """Start reconciling (the leader only): everything is enqueued once, then events and resyncs drive it."""
+        self.enqueue_all()
+        for i in range(self.workers):
+            t = threading.Thread(target=self._worker, name=f"{NAME}-worker-{i}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        t = threading.Thread(target=self._resync_loop, name=f"{NAME}-resync", daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def stop(self, timeout: float = 3.0) -> None:
+        self._stop.set()
+        self.queue.shutdown()
+        deadline = time.monotonic() + timeout
+        for t in self._threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        self.nodes.stop(0.5)
+        self.slices.stop(0.5)
+
+    def threads_alive(self) -> bool:
+        return all(t.is_alive() for t in self._threads) and self.nodes.alive() and self.slices.alive()
+
+    # ------------------------------------------------------------------ enqueueing
+    def enqueue_all(self) -> None:
+        for key in self._all_keys():
+            self.queue.add(key)
+
+    def _all_keys(self) -> list[Hashable]:
+        names = {n.info.name for n in self.nodes.list() if n.kwok}
+        names |= {v for v in self.slices.index_values() if v}
+        return [("node", n) for n in sorted(names)] + [CLUSTER_KEY]
+
+    def _config_changed(self, old: Config | None, new: Config | None) -> None:
+        """Enqueue the nodes either config can touch, plus those that hold our slices, plus the cluster key."""
+        configs = [c for c in (old, new) if c is not None]
+        names = {v for v in self.slices.index_values() if v}
+        for rec in self.nodes.list():
+            if rec.kwok and any(node_matches(m, rec.info) for c in configs for m in c.mappings):
+                names.add(rec.info.name)
+        for name in sorted(names):
+            self.queue.add(("node", name))
+        self.queue.add(CLUSTER_KEY)
+
+    def node_changed(self, old: NodeRecord | None, new: NodeRecord | None) -> None:
+        name = (new or old).info.name  # type: ignore[union-attr]
+        self.queue.add(("node", name))
+        cfg = self.store.get()
+        if isinstance(cfg, Config) and _is_cluster_wide(cfg):
+            self.queue.add(CLUSTER_KEY)
+
+    def slice_changed(self, obj: dict) -> None:
+        node = _slice_node(obj)
+        self.queue.add(("node", node) if node else CLUSTER_KEY)
+
+    def _resync_loop(self) -> None:
+        while not self._stop.wait(self.resync_period):
+            log.v(4).info("Resync started", keys=len(self._all_keys()))
+            self.enqueue_all()
+
+    # ------------------------------------------------------------------ reconcile
+    def _worker(self) -> None:
+        while not self._stop.is_set():
+            key = self.queue.get(timeout=1.0)
+            self.queue.update_processing_metrics()
+            if key is None:
+                continue
+            self.metrics.active_workers.labels(controller=NAME).inc()
+            start = time.monotonic()
+            try:
+                self.reconcile(key)
+            except Exception as err:
+                result = "error"
+                self.metrics.reconcile_errors.labels(controller=NAME).inc()
+                delay = self.queue.add_rate_limited(key)
+                log.error("Reconciler error", err=_describe(err), key="/".join(key), backoff=f"{delay:.3f}s")
+            else:
+                result = "success"
+                self.queue.forget(key)
+            finally:
+                self.metrics.active_workers.labels(controller=NAME).dec()
+                self.metrics.reconcile_time.labels(controller=NAME).observe(time.monotonic() - start)
+                self.queue.done(key)
+            self.metrics.reconcile_total.labels(controller=NAME, result=result).inc()
+
+    def desired_and_actual(self, key: Hashable):
+        cfg = self.store.get()
+        kind, name = key  # type: ignore[misc]
+        if kind == "node":
+            rec = self.nodes.get(name)
+            desired = render_node(cfg, rec.info) if isinstance(cfg, Config) and rec and rec.kwok else []
+            return desired, self.slices.by_index(name)
+        kwok = [r.info for r in self.nodes.list() if r.kwok]
+        desired = render_cluster(cfg, kwok) if isinstance(cfg, Config) else []
+        return desired, self.slices.by_index(None)
+
+    def reconcile(self, key: Hashable) -> None:
+        if self.store.get() is UNKNOWN:
+            return  # no valid config seen yet: touch nothing
+        desired, actual = self.desired_and_actual(key)
+        actions = plan(desired, actual)
+        for action in actions:
+            if not self.can_write() or self._stop.is_set():
+                return
+            self._apply(action)
+        if actions:
+            log.v(2).info("Reconciled", key="/".join(key), writes=len(actions))  # type: ignore[arg-type]
+
+    def _apply(self, action: Action) -> None:
+        try:
+            if action.verb == "create":
+                obj = self.rest.post(SLICES_PATH, action.body)  # type: ignore[arg-type]
+                self.slices.mutate(obj)
+            elif action.verb == "update":
+                obj = self.rest.put(f"{SLICES_PATH}/{action.name}", action.body)  # type: ignore[arg-type]
+                self.slices.mutate(obj)
+            else:
+                body = {"kind": "DeleteOptions", "apiVersion": "v1",
+                        "preconditions": {"uid": action.uid, "resourceVersion": action.resource_version}}
+                try:
+                    self.rest.delete(f"{SLICES_PATH}/{action.name}", body)
+                except ApiException as err:
+                    if err.status != 404:
+                        raise
+                self.slices.mutate(None, key=action.name)
+        except Exception:
+            self.metrics.writes.labels(verb=action.verb, result="error").inc()
+            raise
+        self.metrics.writes.labels(verb=action.verb, result="success").inc()
+        log.v(3).info(_WRITE_MESSAGES[action.verb], slice=action.name)
+
+    def pending(self) -> bool:
+        return not self.queue.idle()
+
+    def _count_kwok(self) -> tuple[int, int]:
+        cfg = self.store.get()
+        kwok = [n for n in self.nodes.list() if n.kwok]
+        if not isinstance(cfg, Config):
+            return len(kwok), 0
+        return len(kwok), sum(1 for n in kwok if any(node_matches(m, n.info) for m in cfg.mappings))
+
+
+class _NodeEvents(EventHandler[NodeRecord]):
+    def __init__(self, ctrl: ResourceSliceController) -> None:
+        self.ctrl = ctrl
+
+    def on_add(self, obj: NodeRecord) -> None:
+        if obj.kwok:
+            self.ctrl.node_changed(None, obj)
+
+    def on_update(self, old: NodeRecord, new: NodeRecord) -> None:
+        if old != new and (old.kwok or new.kwok):
+            self.ctrl.node_changed(old, new)
+
+    def on_delete(self, obj: NodeRecord) -> None:
+        self.ctrl.node_changed(obj, None)
+
+
+class _SliceEvents(EventHandler[dict]):
+    """Our slices changed by someone else (or deleted): reconcile their key to restore them."""
+
+    def __init__(self, ctrl: ResourceSliceController) -> None:
+        self.ctrl = ctrl
+
+    def on_add(self, obj: dict) -> None:
+        if self.ctrl.synced():
+            self.ctrl.slice_changed(obj)
+
+    def on_update(self, old: dict, new: dict) -> None:
+        self.ctrl.slice_changed(new)
+
+    def on_delete(self, obj: dict) -> None:
+        self.ctrl.slice_changed(obj)
+
+
+_WRITE_MESSAGES = {"create": "Created ResourceSlice", "update": "Updated ResourceSlice", "delete": "Deleted ResourceSlice"}
+
+
+def _describe(err: BaseException) -> str:
+    if isinstance(err, ApiException):
+        return f"{err.status} {err.reason}"
+    return f"{type(err).__name__}: {err}"[:300]
+

@@ -1,0 +1,158 @@
+"""Desired pools vs. stored slices -> the minimal ordered writes (pure; no I/O).
+
+Why a separate pure step: "write nothing when nothing changed" and "keep pools consistent for the scheduler" are the
+two promises the original driver broke, and both are decided here, testable by value.
+
+Rules (those of `k8s.io/dynamic-resource-allocation/resourceslice`, the upstream publisher):
+- slices are matched by object name, which the renderer derives deterministically from (driver, pool, index);
+- two slices are equal when everything the server keeps and we set is equal: spec without `pool.generation`
+  (empty fields dropped, quantities compared by value), our labels, and the owner reference. Labels or annotations
+  that someone else added are kept on update;
+- the pool's generation is kept when at most one slice changes in place and none is added or removed; otherwise it
+  is bumped to (highest stored + 1) and every slice of the pool is rewritten with it, so the scheduler never sees a
+  mix of old and new slices as one complete pool. A pool left half-rewritten by a crash is finished, not restarted;
+- immutable fields (driver, pool name, nodeName) cannot be updated: such a slice is deleted and created anew;
+- order: delete obsolete, update, create.
+Only slices passed in `actual` are ever touched; the caller passes only slices carrying our managed-by label.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Iterable, Literal
+
+from kubernetes.utils import parse_quantity
+
+from dra_kwok.render import Pool
+
+Verb = Literal["delete", "update", "create"]
+_ORDER = {"delete": 0, "update": 1, "create": 2}
+
+
+@dataclass(frozen=True)
+class Action:
+    verb: Verb
+    name: str
+    body: dict | None = None  # create/update: the full object to send
+    uid: str | None = None  # delete: precondition, so a re-created object of the same name is never deleted
+    resource_version: str | None = None  # delete: precondition
+
+
+def pool_key(slice_: dict) -> tuple[str, str]:
+    spec = slice_.get("spec") or {}
+    return spec.get("driver", ""), (spec.get("pool") or {}).get("name", "")
+
+
+def _generation(slice_: dict) -> int:
+    return int(((slice_.get("spec") or {}).get("pool") or {}).get("generation") or 0)
+
+
+def _prune(value: Any) -> Any:
+    """Drop what the server omits when empty (None, [], {}, False), recursively."""
+    if isinstance(value, dict):
+        out = {k: _prune(v) for k, v in value.items()}
+        return {k: v for k, v in out.items() if v not in (None, [], {}, False)}
+    if isinstance(value, list):
+        return [_prune(v) for v in value]
+    return value
+
+
+def _quantity(value: Any) -> Any:
+    try:
+        return str(Decimal(parse_quantity(value)).normalize())
+    except (ValueError, TypeError, ArithmeticError):
+        return value
+
+
+def comparable_spec(spec: dict) -> dict:
+    """The spec as the comparison sees it: no generation, no empty fields, capacities by value."""
+    spec = copy.deepcopy(spec or {})
+    (spec.get("pool") or {}).pop("generation", None)
+    for device in spec.get("devices") or []:
+        for cap in (device.get("capacity") or {}).values():
+            if isinstance(cap, dict) and "value" in cap:
+                cap["value"] = _quantity(cap["value"])
+    return _prune(spec)
+
+
+def _owners(meta: dict) -> list[tuple]:
+    return sorted(
+        (o.get("apiVersion"), o.get("kind"), o.get("name"), o.get("uid"), bool(o.get("controller")))
+        for o in meta.get("ownerReferences") or []
+    )
+
+
+def equivalent(desired: dict, actual: dict) -> bool:
+    dm, am = desired.get("metadata") or {}, actual.get("metadata") or {}
+    labels = am.get("labels") or {}
+    if any(labels.get(k) != v for k, v in (dm.get("labels") or {}).items()):
+        return False
+    if _owners(dm) != _owners(am):
+        return False
+    return comparable_spec(desired.get("spec") or {}) == comparable_spec(actual.get("spec") or {})
+
+
+def _immutable(slice_: dict) -> tuple:
+    spec = slice_.get("spec") or {}
+    return spec.get("driver"), (spec.get("pool") or {}).get("name"), spec.get("nodeName")
+
+
+def _with_generation(desired: dict, generation: int, actual: dict | None) -> dict:
+    body = copy.deepcopy(desired)
+    body["spec"]["pool"]["generation"] = generation
+    if actual is not None:
+        meta, am = body.setdefault("metadata", {}), actual.get("metadata") or {}
+        meta["resourceVersion"] = am.get("resourceVersion")
+        meta["labels"] = {**(am.get("labels") or {}), **(meta.get("labels") or {})}
+        if am.get("annotations"):
+            meta["annotations"] = {**am["annotations"], **(meta.get("annotations") or {})}
+    return body
+
+
+def _delete(actual: dict) -> Action:
+    meta = actual.get("metadata") or {}
+    return Action("delete", meta["name"], uid=meta.get("uid"), resource_version=meta.get("resourceVersion"))
+
+
+def plan_pool(desired: Pool | None, actual: list[dict]) -> list[Action]:
+    """The writes that turn the stored slices of one pool into the desired ones."""
+    if desired is None:
+        return [_delete(a) for a in sorted(actual, key=lambda s: s["metadata"]["name"])]
+    by_name = {a["metadata"]["name"]: a for a in actual}
+    wanted = {d["metadata"]["name"]: d for d in desired.slices}
+    obsolete = [a for name, a in by_name.items() if name not in wanted or _immutable(a) != _immutable(wanted[name])]
+    obsolete_names = {a["metadata"]["name"] for a in obsolete}
+    matched = {n: (d, by_name[n]) for n, d in wanted.items() if n in by_name and n not in obsolete_names}
+    to_create = [n for n in wanted if n not in matched]
+    changed = [n for n, (d, a) in matched.items() if not equivalent(d, a)]
+    top = max((_generation(a) for a in actual), default=None)
+
+    actions = [_delete(a) for a in sorted(obsolete, key=lambda s: s["metadata"]["name"])]
+    if top is None:
+        generation, rewrite = 0, []
+    elif not to_create and not obsolete and len(changed) <= 1:
+        # In place: the changed slice, plus any left at an older generation by an interrupted rewrite.
+        generation = top
+        rewrite = [n for n, (d, a) in matched.items() if n in changed or _generation(a) != top]
+    else:
+        generation, rewrite = top + 1, list(matched)
+    for name in sorted(rewrite):
+        d, a = matched[name]
+        actions.append(Action("update", name, body=_with_generation(d, generation, a)))
+    for name in sorted(to_create):
+        actions.append(Action("create", name, body=_with_generation(wanted[name], generation, None)))
+    return actions
+
+
+def plan(desired: Iterable[Pool], actual: Iterable[dict]) -> list[Action]:
+    """All writes for a set of pools (e.g. one node's), ordered delete, update, create across pools."""
+    want = {(p.driver, p.name): p for p in desired}
+    have: dict[tuple[str, str], list[dict]] = {}
+    for slice_ in actual:
+        have.setdefault(pool_key(slice_), []).append(slice_)
+    actions: list[Action] = []
+    for key in sorted(set(want) | set(have)):
+        actions.extend(plan_pool(want.get(key), have.get(key, [])))
+    return sorted(actions, key=lambda a: _ORDER[a.verb])

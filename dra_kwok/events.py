@@ -1,0 +1,79 @@
+"""Kubernetes Events for what a user must see on the object itself (`kubectl describe configmap`).
+
+Why: an invalid ConfigMap is a user's mistake in a cluster they may not be tailing logs of; the Warning Event on the
+ConfigMap carries the validation errors to where they look. Like client-go's event correlator, a repeat of the
+same event PATCHes the existing one's count and lastTimestamp instead of creating another object.
+"""
+
+from __future__ import annotations
+
+import datetime
+import threading
+import uuid
+
+from kubernetes.client.exceptions import ApiException
+
+from dra_kwok.kube import Rest
+from dra_kwok.log import get_logger
+
+log = get_logger("events")
+MAX_MESSAGE = 1024
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class EventRecorder:
+    def __init__(self, rest: Rest, component: str = "dra-kwok", instance: str = "") -> None:
+        self._rest = rest
+        self._component = component
+        self._instance = instance
+        self._lock = threading.Lock()
+        self._last: dict[tuple, tuple[str, int]] = {}  # (object uid, reason, message) -> (event name, count)
+
+    def record(self, obj_ref: dict, event_type: str, reason: str, message: str) -> None:
+        """obj_ref: {apiVersion, kind, namespace, name, uid, resourceVersion}. Failures are logged, never raised."""
+        message = message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 3] + "..."
+        namespace = obj_ref.get("namespace") or "default"
+        key = (obj_ref.get("uid"), reason, message)
+        try:
+            with self._lock:
+                previous = self._last.get(key)
+            if previous is not None:
+                name, count = previous
+                try:
+                    self._rest.patch(
+                        f"/api/v1/namespaces/{namespace}/events/{name}",
+                        {"count": count + 1, "lastTimestamp": _now()},
+                    )
+                    with self._lock:
+                        self._last[key] = (name, count + 1)
+                    return
+                except ApiException as err:
+                    if err.status != 404:
+                        raise
+            name = f"{obj_ref.get('name')}.{uuid.uuid4().hex[:16]}"
+            now = _now()
+            self._rest.post(
+                f"/api/v1/namespaces/{namespace}/events",
+                {
+                    "apiVersion": "v1",
+                    "kind": "Event",
+                    "metadata": {"name": name, "namespace": namespace},
+                    "involvedObject": obj_ref,
+                    "type": event_type,
+                    "reason": reason,
+                    "message": message,
+                    "count": 1,
+                    "firstTimestamp": now,
+                    "lastTimestamp": now,
+                    "source": {"component": self._component},
+                    "reportingComponent": self._component,
+                    "reportingInstance": self._instance,
+                },
+            )
+            with self._lock:
+                self._last[key] = (name, 1)
+        except Exception as err:  # an event is best effort; never let it break the controller
+            log.error("Failed to record event", err=err, reason=reason, object=obj_ref.get("name"))

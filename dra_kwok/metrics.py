@@ -1,0 +1,72 @@
+"""Every Prometheus metric dra-kwok exports, in one registry, with controller-runtime's names where they exist.
+
+Why one module: the metric names are an interface (dashboards, the benchmark, the tests read them), so they are
+declared once here and passed to the parts that update them, instead of each module inventing globals.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from dra_kwok.workqueue import QueueMetrics
+
+
+class Metrics:
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        # controller-runtime
+        self.reconcile_total = Counter(
+            "controller_runtime_reconcile_total", "Total number of reconciliations per controller",
+            ["controller", "result"], registry=r,
+        )
+        self.reconcile_errors = Counter(
+            "controller_runtime_reconcile_errors_total", "Total number of reconciliation errors per controller",
+            ["controller"], registry=r,
+        )
+        self.reconcile_time = Histogram(
+            "controller_runtime_reconcile_time_seconds", "Length of time per reconciliation per controller",
+            ["controller"], registry=r,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9,
+                     1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5, 6, 7, 8, 9, 10, 15, 20, 25, 30, 40, 50, 60),
+        )
+        self.active_workers = Gauge(
+            "controller_runtime_active_workers", "Number of currently used workers per controller",
+            ["controller"], registry=r,
+        )
+        self.max_concurrent = Gauge(
+            "controller_runtime_max_concurrent_reconciles", "Maximum number of concurrent reconciles per controller",
+            ["controller"], registry=r,
+        )
+        self.leader = Gauge(
+            "leader_election_master_status",
+            "Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master.",
+            ["name"], registry=r,
+        )
+        # client-go
+        self.requests = Counter(
+            "rest_client_requests_total", "Number of HTTP requests, partitioned by status code, method, and resource.",
+            ["code", "method", "resource"], registry=r,
+        )
+        self.queue = QueueMetrics(r)
+        # dra-kwok
+        self.slices_managed = Gauge(
+            "dra_kwok_resourceslices", "ResourceSlices owned by this driver, as seen in its cache", registry=r
+        )
+        self.kwok_nodes = Gauge(
+            "dra_kwok_kwok_nodes", "KWOK nodes seen (all) and matched by at least one mapping (matched)",
+            ["state"], registry=r,
+        )
+        self.config_valid = Gauge(
+            "dra_kwok_config_valid", "1 when the last configuration seen was valid, 0 when it was rejected", registry=r
+        )
+        self.config_last_reload = Gauge(
+            "dra_kwok_config_last_reload_success_timestamp_seconds",
+            "Unix time of the last configuration accepted", registry=r,
+        )
+        self.writes = Counter(
+            "dra_kwok_resourceslice_writes_total", "ResourceSlice writes by verb and result",
+            ["verb", "result"], registry=r,
+        )
+
+    def observe_request(self, method: str, resource: str, code: int) -> None:
+        self.requests.labels(code=str(code) if code else "<error>", method=method.upper(), resource=resource).inc()
