@@ -1,0 +1,170 @@
+"""The dra-kwok config model: what a user writes in the ConfigMap, as typed, immutable Python values.
+
+Why these shapes:
+
+* Field names follow Kubernetes casing in YAML (``nodeSelectorTerms``, ``resourceSliceCount``) through
+  dataclasses-json's ``LetterCase.CAMEL``, so a config reads like the ResourceSlice it produces.
+* The model is deliberately *smaller* than ``resource.k8s.io/v1``: only what a fake device needs, plus
+  ``count`` (expand one template into N devices).  Fields the driver owns (``nodeName``, ``generation``) or
+  that an apiserver without alpha gates silently drops are not representable, so they cannot leak through.
+* Everything is frozen and sequences are tuples, so one loaded ``Config`` can be shared between threads
+  (the ConfigMap watcher and the slice controller) without copying, compared with ``==`` and hashed (e.g. to
+  cache rendering per config).  Maps (``attributes``, ``capacity``) are dicts; do not mutate them.
+
+Nothing here validates: :func:`dra_kwok.config.loader.load_config` checks *structure* (field names and
+types) and :func:`dra_kwok.config.validation.validate` checks *rules* (name formats, limits).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from dataclasses_json import LetterCase, config, dataclass_json
+
+__all__ = [
+    "AttributeValue",
+    "CapacityValue",
+    "Config",
+    "DeviceTemplate",
+    "Mapping",
+    "NodeSelector",
+    "NodeSelectorRequirement",
+    "NodeSelectorTerm",
+    "PoolTemplate",
+    "ResourceSliceTemplate",
+]
+
+
+def _is_none(value: Any) -> bool:
+    return value is None
+
+
+def _optional(**kwargs: Any) -> Any:
+    """An optional field: ``None`` when absent, and left out of ``to_dict()`` output."""
+    return field(default=None, metadata=config(exclude=_is_none, **kwargs))
+
+
+@dataclass_json(letter_case=LetterCase.CAMEL)
+@dataclass(frozen=True)
+class NodeSelectorRequirement:
+    """``{key, operator, values}`` with upstream ``NodeSelectorRequirement`` semantics."""
+
+    key: str
+    operator: str
+    values: tuple[str, ...] = ()
+
+
+@dataclass_json(letter_case=LetterCase.CAMEL)
+@dataclass(frozen=True)
+class NodeSelectorTerm:
+    """Requirements ANDed together; a term with none matches no node (as upstream)."""
+
+    match_expressions: tuple[NodeSelectorRequirement, ...] = ()
+    match_fields: tuple[NodeSelectorRequirement, ...] = ()
+
+
+@dataclass_json(letter_case=LetterCase.CAMEL)
+@dataclass(frozen=True)
+class NodeSelector:
+    """A ResourceSlice's ``spec.nodeSelector`` (the apiserver wants exactly one term)."""
+
+    node_selector_terms: tuple[NodeSelectorTerm, ...] = ()
+
+
+@dataclass_json(letter_case=LetterCase.CAMEL)
+@dataclass(frozen=True)
+class AttributeValue:
+    """A device attribute; exactly one of the four should be set.
+
+    The YAML keys are ``string``/``int``/``bool``/``version`` (the loader also accepts the original Go
+    driver's ``String``/``Int``/``Bool``/``Version``).  ``string`` values may contain placeholders, see
+    :mod:`dra_kwok.render`.
+    """
+
+    string: Optional[str] = _optional()
+    int_: Optional[int] = _optional(field_name="int")
+    bool_: Optional[bool] = _optional(field_name="bool")
+    version: Optional[str] = _optional()
+
+    def items(self) -> list[tuple[str, Any]]:
+        """The set values as ``(kubernetes key, value)`` pairs, in a fixed order."""
+        pairs = (("bool", self.bool_), ("int", self.int_), ("string", self.string), ("version", self.version))
+        return [(k, v) for k, v in pairs if v is not None]
+
+
+@dataclass_json(letter_case=LetterCase.CAMEL)
+@dataclass(frozen=True)
+class CapacityValue:
+    """A device capacity: ``{value: <Kubernetes quantity>}``, e.g. ``{value: 16Gi}``."""
+
+    value: str
+
+
+@dataclass_json(letter_case=LetterCase.CAMEL)
+@dataclass(frozen=True)
+class DeviceTemplate:
+    """One device, or with ``count: N`` the N devices ``<name>-0`` … ``<name>-(N-1)``."""
+
+    name: str
+    count: Optional[int] = _optional()
+    attributes: dict[str, AttributeValue] = field(default_factory=dict)
+    capacity: dict[str, CapacityValue] = field(default_factory=dict)
+
+    def __hash__(self) -> int:  # the maps are dicts; hash their sorted items so Config stays hashable
+        return hash((self.name, self.count, tuple(sorted(self.attributes.items())),
+                     tuple(sorted(self.capacity.items()))))
+
+
+@dataclass_json(letter_case=LetterCase.CAMEL)
+@dataclass(frozen=True)
+class PoolTemplate:
+    """The pool as written: node-local pools are published as ``<node>/<name>``."""
+
+    name: str
+    resource_slice_count: Optional[int] = _optional()
+
+
+@dataclass_json(letter_case=LetterCase.CAMEL)
+@dataclass(frozen=True)
+class ResourceSliceTemplate:
+    """What to publish for a mapping.
+
+    Node selection: neither ``all_nodes`` nor ``node_selector`` means one node-local pool per matching node
+    (the driver sets ``nodeName``); ``all_nodes: true`` or a one-term ``node_selector`` means one cluster-wide
+    pool.  ``driver`` defaults to the config's top-level driver.
+    """
+
+    pool: PoolTemplate
+    devices: tuple[DeviceTemplate, ...] = ()
+    driver: Optional[str] = _optional()
+    all_nodes: Optional[bool] = _optional()
+    node_selector: Optional[NodeSelector] = _optional()
+
+    @property
+    def cluster_wide(self) -> bool:
+        return bool(self.all_nodes) or self.node_selector is not None
+
+
+@dataclass_json(letter_case=LetterCase.CAMEL)
+@dataclass(frozen=True)
+class Mapping:
+    """Nodes matching ``node_selector_terms`` (ORed) get ``resource_slice``."""
+
+    name: str
+    node_selector_terms: tuple[NodeSelectorTerm, ...]
+    resource_slice: ResourceSliceTemplate
+
+
+@dataclass_json(letter_case=LetterCase.CAMEL)
+@dataclass(frozen=True)
+class Config:
+    """The whole config: a default DRA driver name and the mappings, applied in order."""
+
+    driver: str
+    mappings: tuple[Mapping, ...] = ()
+
+    def slice_driver(self, mapping: Mapping) -> str:
+        """The driver a mapping publishes under: its own if set, else the config's."""
+        own = mapping.resource_slice.driver
+        return own if own is not None else self.driver

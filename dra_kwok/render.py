@@ -1,0 +1,506 @@
+"""The pure function from (config, nodes) to the ResourceSlice bodies that should exist.
+
+The controller diffs this desired state against what the apiserver has; everything here is therefore
+*deterministic* (same input → equal output, byte for byte when dumped with ``sort_keys``) and shaped like what
+the apiserver stores, so that "nothing changed" really compares equal (capacities are rendered in the
+apiserver's canonical quantity form, ``1.5Gi`` → ``1536Mi``).
+
+Pools
+-----
+* **Node-local** mappings (neither ``allNodes`` nor ``nodeSelector``) give every matching node its own pool,
+  published as ``<node>/<pool.name>``.  The scheduler tracks allocated devices by (driver, pool, device) with
+  no node in the key, so a pool name shared by several nodes would make one node's allocation block the
+  same-named device everywhere.  If ``<node>/<pool.name>`` would exceed 253 characters the node part is
+  shortened (:func:`~dra_kwok.config.formats.short_node_name`).  Slices get ``spec.nodeName`` and an owner
+  reference to the Node (``controller: true``, no ``blockOwnerDeletion``) so garbage collection removes them
+  with the node.  Node-local mappings with the same (driver, pool.name) that match the same node form one
+  pool; their devices are concatenated in mapping order.
+* **Cluster-wide** mappings (``allNodes: true`` or a one-term ``nodeSelector``) give one pool named
+  ``pool.name`` as written, which exists while at least one given node matches the mapping's
+  ``nodeSelectorTerms``.  No nodeName, no owner reference.
+
+Slices
+------
+Devices are split over ``max(1, ceil(n / 128))`` slices, or over exactly ``pool.resourceSliceCount`` slices
+when set; either way in contiguous runs whose sizes differ by at most one (so slices may be empty).
+``spec.pool.resourceSliceCount`` is the number of slices rendered and ``spec.pool.generation`` is 0 (the
+controller owns generations).  An empty pool is one slice with ``devices: []`` (the apiserver omits the empty
+list when it returns the object).
+
+Names and labels
+----------------
+Object name: ``<node>-<pool.name>-<h8>-<i>`` (node-local) or ``<pool.name>-<h8>-<i>`` (cluster-wide), where
+every character outside ``[a-z0-9]`` becomes ``-``, ``h8`` is 8 hex digits of SHA-256 over
+``<driver>\\0<published pool name>`` (so drivers and pools never collide), ``i`` is the slice index; the prefix is
+truncated so the whole name stays within 253 characters.  Labels: :data:`MANAGED_BY_LABEL` =
+:data:`MANAGED_BY_VALUE` (the controller's informer selects on it), :data:`MAPPING_LABEL` = the name of the
+(first) mapping that produced the pool, and for node-local slices :data:`NODE_LABEL` =
+:func:`node_label_value` of the node.  Label values that would be invalid are replaced by ``sha256-<16 hex>``.
+
+Devices
+-------
+``count: N`` expands a device into ``<name>-0`` … ``<name>-(N-1)``.  Attributes are rendered in Kubernetes
+casing (``{"string": ...}``, ``{"int": ...}``, ``{"bool": ...}``, ``{"version": ...}``), capacities as
+``{"value": "<canonical quantity>"}``; empty ``attributes``/``capacity`` maps are left out, as the apiserver does.
+
+*String* attribute values may contain placeholders (full rules in :mod:`dra_kwok.config.formats`):
+``{{node}}`` (node name; node-local pools only), ``{{device}}`` (expanded device name), ``{{index}}`` (index in
+the ``count`` expansion, 0 without count), ``{{hash}}``/``{{hash:N}}`` (8/N hex digits, stable per driver, pool
+and device — so per node too) and ``{{uuid}}`` (a UUIDv5 of the same), e.g. ``serial: {string: "SN-{{hash}}"}``
+or ``uuid: {string: "GPU-{{uuid}}"}``.  ``{{`` never occurs in ordinary values, so nothing else is touched;
+validation rejects unknown placeholders and strings that could expand beyond 64 bytes.
+
+``check``
+---------
+Every public render function takes ``check: bool = True``.  With ``check=True`` each rendered body goes through
+:func:`~dra_kwok.config.validation.validate_slice` (the apiserver's rules) and a pool's device names must be
+unique; any problem raises :class:`RenderError` — the last safety net so that the controller never sends an
+invalid object.  ``check=False`` renders invalid configs *as written* (129 devices in one slice, a bad
+attribute key, ``resourceSliceCount: 0``) so that a test can send them to a real apiserver and compare its
+verdict with ours.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from collections.abc import Mapping as AbcMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from dra_kwok.config.errors import ConfigInvalid, FieldError
+from dra_kwok.config.formats import (
+    TemplateError,
+    expand_template,
+    is_label_value,
+    label_key_errors,
+    parse_int64,
+    parse_template,
+    short_hash,
+    short_node_name,
+)
+from dra_kwok.config.quantity import QuantityError, canonical_quantity
+from dra_kwok.config.types import AttributeValue, Config, DeviceTemplate, Mapping, NodeSelectorRequirement, NodeSelectorTerm
+
+__all__ = [
+    "API_VERSION",
+    "KIND",
+    "MANAGED_BY_LABEL",
+    "MANAGED_BY_VALUE",
+    "MAPPING_LABEL",
+    "MAX_DEVICES_PER_SLICE",
+    "NODE_LABEL",
+    "FrozenLabels",
+    "NodeInfo",
+    "Pool",
+    "RenderError",
+    "node_label_value",
+    "node_matches",
+    "published_pool_name",
+    "render",
+    "render_all_groups",
+    "render_cluster",
+    "render_node",
+    "render_unchecked",
+    "slice_object_name",
+    "terms_match",
+]
+
+API_VERSION = "resource.k8s.io/v1"
+KIND = "ResourceSlice"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY_VALUE = "dra-kwok"
+MAPPING_LABEL = "dra-kwok.x-k8s.io/mapping"
+NODE_LABEL = "dra-kwok.x-k8s.io/node"
+MAX_DEVICES_PER_SLICE = 128
+MAX_NAME_LENGTH = 253
+
+# Hard limits that hold even with check=False, so a hostile config cannot make the renderer allocate
+# without bound.  Validation's own limits are far lower.
+_HARD_MAX_DEVICES_PER_POOL = 1_000_000
+_HARD_MAX_SLICES_PER_POOL = 10_000
+
+
+class RenderError(ConfigInvalid):
+    """Rendering produced (or would produce) objects the apiserver must reject; ``errors`` says which."""
+
+
+class FrozenLabels(AbcMapping[str, str]):
+    """An immutable, hashable ``str → str`` mapping (node labels)."""
+
+    __slots__ = ("_items", "_dict")
+
+    def __init__(self, items: AbcMapping[str, str] | Iterable[tuple[str, str]] = ()) -> None:
+        pairs = items.items() if isinstance(items, AbcMapping) else items
+        self._dict = {str(k): str(v) for k, v in pairs}
+        self._items = tuple(sorted(self._dict.items()))
+
+    def __getitem__(self, key: str) -> str:
+        return self._dict[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(k for k, _ in self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __hash__(self) -> int:
+        return hash(self._items)
+
+    def __repr__(self) -> str:
+        return f"FrozenLabels({self._dict!r})"
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """What the renderer needs of a Node.  ``labels`` may be given as any mapping; it is frozen on creation."""
+
+    name: str
+    uid: str
+    labels: AbcMapping[str, str] = field(default_factory=FrozenLabels)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.labels, FrozenLabels):
+            object.__setattr__(self, "labels", FrozenLabels(self.labels))
+
+
+@dataclass(frozen=True)
+class Pool:
+    """One pool's desired slices.
+
+    ``name`` is the pool name as published (``<node>/<pool.name>`` for node-local pools); ``node_name`` is None
+    for cluster-wide pools; ``slices`` are complete ResourceSlice bodies (JSON-ready dicts, camelCase).
+    """
+
+    driver: str
+    name: str
+    node_name: str | None
+    slices: tuple[dict[str, Any], ...]
+
+
+# ------------------------------------------------------------------------------------------------------
+# Node matching: upstream NodeSelector semantics (k8s.io/component-helpers/scheduling/corev1/nodeaffinity).
+
+
+def _expression_matches(requirement: NodeSelectorRequirement, labels: AbcMapping[str, str]) -> bool:
+    key, operator, values = requirement.key, requirement.operator, requirement.values
+    if label_key_errors(key) or not all(is_label_value(v) for v in values):
+        return False  # upstream: an invalid requirement makes its term match nothing
+    if operator in ("In", "NotIn"):
+        if not values:
+            return False
+        present = key in labels and labels[key] in values
+        return present if operator == "In" else not present
+    if operator in ("Exists", "DoesNotExist"):
+        if values:
+            return False
+        return (key in labels) == (operator == "Exists")
+    if operator in ("Gt", "Lt"):
+        if len(values) != 1 or key not in labels:
+            return False
+        wanted, actual = parse_int64(values[0]), parse_int64(labels[key])
+        if wanted is None or actual is None:
+            return False
+        return actual > wanted if operator == "Gt" else actual < wanted
+    return False
+
+
+def _field_matches(requirement: NodeSelectorRequirement, node: NodeInfo) -> bool:
+    if requirement.key != "metadata.name" or len(requirement.values) != 1:
+        return False
+    if requirement.operator == "In":
+        return node.name == requirement.values[0]
+    if requirement.operator == "NotIn":
+        return node.name != requirement.values[0]
+    return False
+
+
+def _term_matches(term: NodeSelectorTerm, node: NodeInfo) -> bool:
+    if not term.match_expressions and not term.match_fields:
+        return False  # an empty term matches no node
+    return all(_expression_matches(r, node.labels) for r in term.match_expressions) and all(
+        _field_matches(r, node) for r in term.match_fields
+    )
+
+
+def terms_match(terms: Iterable[NodeSelectorTerm], node: NodeInfo) -> bool:
+    """True if any term matches (terms are ORed; requirements within a term are ANDed)."""
+    return any(_term_matches(term, node) for term in terms)
+
+
+def node_matches(mapping: Mapping, node: NodeInfo) -> bool:
+    """Whether ``node`` matches ``mapping.node_selector_terms`` (no terms: never)."""
+    return terms_match(mapping.node_selector_terms, node)
+
+
+# ------------------------------------------------------------------------------------------------------
+# Names.
+
+
+def _label_value(value: str) -> str:
+    return value if is_label_value(value) else f"sha256-{short_hash(value, 16)}"
+
+
+def node_label_value(node_name: str) -> str:
+    """The value of :data:`NODE_LABEL` for a node: its name, shortened if longer than 63 characters."""
+    return _label_value(short_node_name(node_name))
+
+
+def published_pool_name(pool_name: str, node_name: str | None) -> str:
+    """The pool name as published: ``<node>/<pool>`` for node-local pools (node part shortened if needed)."""
+    if node_name is None:
+        return pool_name
+    full = f"{node_name}/{pool_name}"
+    if len(full) <= MAX_NAME_LENGTH:
+        return full
+    return f"{short_node_name(node_name)}/{pool_name}"
+
+
+def _sanitize(text: str) -> str:
+    out = []
+    dash = False
+    for ch in text.lower():
+        if ("a" <= ch <= "z") or ("0" <= ch <= "9"):
+            out.append(ch)
+            dash = False
+        elif not dash:
+            out.append("-")
+            dash = True
+    return "".join(out).strip("-")
+
+
+def slice_object_name(driver: str, pool: str, template_pool_name: str, node_name: str | None, index: int) -> str:
+    """The deterministic ``metadata.name`` of slice ``index`` of a pool (see the module docstring)."""
+    digest = short_hash(f"{driver}\0{pool}")
+    suffix = f"-{digest}-{index}"
+    base = _sanitize(template_pool_name if node_name is None else f"{node_name}-{template_pool_name}") or "slice"
+    base = base[: MAX_NAME_LENGTH - len(suffix)].rstrip("-") or "slice"
+    return base + suffix
+
+
+# ------------------------------------------------------------------------------------------------------
+# Rendering.
+
+
+def _requirement_body(requirement: NodeSelectorRequirement) -> dict[str, Any]:
+    body: dict[str, Any] = {"key": requirement.key, "operator": requirement.operator}
+    if requirement.values:
+        body["values"] = list(requirement.values)
+    return body
+
+
+def _term_body(term: NodeSelectorTerm) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    if term.match_expressions:
+        body["matchExpressions"] = [_requirement_body(r) for r in term.match_expressions]
+    if term.match_fields:
+        body["matchFields"] = [_requirement_body(r) for r in term.match_fields]
+    return body
+
+
+def _attribute_body(value: AttributeValue, context: dict[str, Any]) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    for key, item in value.items():
+        if key == "string" and isinstance(item, str) and "{{" in item:
+            try:
+                item = expand_template(parse_template(item), **context)
+            except TemplateError:
+                pass  # rendered as written; validation reports it
+        body[key] = item
+    return body
+
+
+def _capacity_value(text: str) -> str:
+    try:
+        return canonical_quantity(text)
+    except QuantityError:
+        return text  # rendered as written; validation reports it
+
+
+def _expand(template: DeviceTemplate) -> list[tuple[str, int]]:
+    if template.count is None:
+        return [(template.name, 0)]
+    return [(f"{template.name}-{i}", i) for i in range(max(0, template.count))]
+
+
+def _devices(
+    members: list[Mapping], driver: str, pool: str, node_name: str | None
+) -> list[dict[str, Any]]:
+    devices: list[dict[str, Any]] = []
+    total = 0
+    for mapping in members:
+        for template in mapping.resource_slice.devices:
+            total += max(0, template.count if template.count is not None else 1)
+            if total > _HARD_MAX_DEVICES_PER_POOL:
+                raise RenderError(
+                    [FieldError(f"mapping {mapping.name}", f"more than {_HARD_MAX_DEVICES_PER_POOL} devices in "
+                                f"pool {pool!r}; refusing to render")]
+                )
+            # Bodies that do not depend on the device are built once per template and copied per device.
+            attributes = sorted(template.attributes.items())
+            dynamic = {k for k, v in attributes if isinstance(v.string, str) and "{{" in v.string}
+            static = {k: _attribute_body(v, {}) for k, v in attributes if k not in dynamic}
+            capacity = {k: _capacity_value(v.value) for k, v in sorted(template.capacity.items())}
+            for name, index in _expand(template):
+                device: dict[str, Any] = {"name": name}
+                if attributes:
+                    context = {"node_name": node_name, "device": name, "index": index, "driver": driver, "pool": pool}
+                    device["attributes"] = {
+                        k: _attribute_body(v, context) if k in dynamic else dict(static[k]) for k, v in attributes
+                    }
+                if capacity:
+                    device["capacity"] = {k: {"value": v} for k, v in capacity.items()}
+                devices.append(device)
+    return devices
+
+
+def _split(devices: list[dict[str, Any]], requested: int | None) -> tuple[list[list[dict[str, Any]]], int]:
+    """Contiguous, balanced runs; returns (runs, the resourceSliceCount to publish)."""
+    if requested is not None and requested > _HARD_MAX_SLICES_PER_POOL:
+        raise RenderError([FieldError("pool.resourceSliceCount", f"{requested} slices; refusing to render more "
+                                      f"than {_HARD_MAX_SLICES_PER_POOL}")])
+    if requested is None:
+        count = max(1, math.ceil(len(devices) / MAX_DEVICES_PER_SLICE))
+    elif requested < 1:
+        return [devices], requested  # invalid, rendered as written (check=False)
+    else:
+        count = requested
+    size, extra = divmod(len(devices), count)
+    runs, start = [], 0
+    for i in range(count):
+        end = start + size + (1 if i < extra else 0)
+        runs.append(devices[start:end])
+        start = end
+    return runs, count
+
+
+def _render_pool(config: Config, members: list[Mapping], node: NodeInfo | None) -> Pool:
+    first = members[0]
+    template = first.resource_slice
+    driver = config.slice_driver(first)
+    node_name = node.name if node is not None else None
+    pool = published_pool_name(template.pool.name, node_name)
+    requested = next(
+        (m.resource_slice.pool.resource_slice_count for m in members
+         if m.resource_slice.pool.resource_slice_count is not None),
+        None,
+    )
+    runs, published_count = _split(_devices(members, driver, pool, node_name), requested)
+
+    labels = {MANAGED_BY_LABEL: MANAGED_BY_VALUE, MAPPING_LABEL: _label_value(first.name)}
+    if node is not None:
+        labels[NODE_LABEL] = node_label_value(node.name)
+    labels = dict(sorted(labels.items()))
+
+    slices = []
+    for index, run in enumerate(runs):
+        metadata: dict[str, Any] = {
+            "name": slice_object_name(driver, pool, template.pool.name, node_name, index),
+            "labels": dict(labels),
+        }
+        spec: dict[str, Any] = {
+            "driver": driver,
+            "pool": {"name": pool, "generation": 0, "resourceSliceCount": published_count},
+        }
+        if node is not None:
+            metadata["ownerReferences"] = [
+                {"apiVersion": "v1", "kind": "Node", "name": node.name, "uid": node.uid, "controller": True}
+            ]
+            spec["nodeName"] = node.name
+        else:
+            if template.all_nodes:
+                spec["allNodes"] = True
+            if template.node_selector is not None:
+                spec["nodeSelector"] = {
+                    "nodeSelectorTerms": [_term_body(t) for t in template.node_selector.node_selector_terms]
+                }
+        spec["devices"] = run
+        slices.append({"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata, "spec": spec})
+    return Pool(driver=driver, name=pool, node_name=node_name, slices=tuple(slices))
+
+
+def _groups(config: Config, mappings: Iterable[Mapping]) -> list[list[Mapping]]:
+    """Mappings grouped by (driver, pool.name), groups and members in config order."""
+    groups: dict[tuple[str, str], list[Mapping]] = {}
+    for mapping in mappings:
+        groups.setdefault((config.slice_driver(mapping), mapping.resource_slice.pool.name), []).append(mapping)
+    return list(groups.values())
+
+
+def _check(pools: list[Pool]) -> list[Pool]:
+    from dra_kwok.config.validation import validate_slice  # late: validation renders too
+
+    problems: list[FieldError] = []
+    for pool in pools:
+        seen: dict[str, str] = {}
+        for body in pool.slices:
+            name = body["metadata"]["name"]
+            for problem in validate_slice(body):
+                if problem.severity == "error":
+                    problems.append(FieldError(f"ResourceSlice {name}: {problem.path}", problem.message))
+            for device in body["spec"].get("devices") or ():
+                device_name = device.get("name")
+                if device_name in seen:
+                    problems.append(FieldError(
+                        f"ResourceSlice {name}: spec.devices[name={device_name}]",
+                        f"duplicate device name in pool {pool.name!r} (also in {seen[device_name]}); the scheduler "
+                        "treats such a pool as invalid",
+                    ))
+                else:
+                    seen[str(device_name)] = name
+    if problems:
+        raise RenderError(problems, "render")
+    return pools
+
+
+def _sort_key(pool: Pool) -> tuple[str, str, str]:
+    return (pool.node_name or "", pool.driver, pool.name)
+
+
+def render_node(config: Config, node: NodeInfo, *, check: bool = True) -> list[Pool]:
+    """The node-local pools of ``node``: every matching node-local mapping applied, sorted by (driver, name)."""
+    matching = [m for m in config.mappings if not m.resource_slice.cluster_wide and node_matches(m, node)]
+    pools = sorted((_render_pool(config, group, node) for group in _groups(config, matching)), key=_sort_key)
+    return _check(pools) if check else pools
+
+
+def render_cluster(config: Config, nodes: Iterable[NodeInfo], *, check: bool = True) -> list[Pool]:
+    """The cluster-wide pools whose mapping matches at least one of ``nodes``, sorted by (driver, name)."""
+    nodes = list(nodes)
+    active = [
+        m for m in config.mappings
+        if m.resource_slice.cluster_wide and any(node_matches(m, n) for n in nodes)
+    ]
+    pools = sorted((_render_pool(config, group, None) for group in _groups(config, active)), key=_sort_key)
+    return _check(pools) if check else pools
+
+
+def render(config: Config, nodes: Iterable[NodeInfo], *, check: bool = True) -> list[Pool]:
+    """All desired pools: cluster-wide ones first, then each node's, sorted by (node, driver, name).
+
+    ``nodes`` must be the KWOK nodes only; the renderer does not filter.
+    """
+    nodes = list(nodes)
+    pools = render_cluster(config, nodes, check=check)
+    for node in nodes:
+        pools.extend(render_node(config, node, check=check))
+    return sorted(pools, key=_sort_key)
+
+
+def render_unchecked(config: Config, nodes: Iterable[NodeInfo]) -> list[Pool]:
+    """``render(config, nodes, check=False)``: invalid configs rendered as written, for apiserver comparisons."""
+    return render(config, nodes, check=False)
+
+
+def render_all_groups(config: Config, node: NodeInfo) -> list[tuple[Mapping, Pool]]:
+    """Every pool the config can produce, ignoring node selection, with the first mapping of each.
+
+    Node-local pools are rendered for ``node``.  Used by validation to check rendered output against the
+    apiserver's rules without needing a node that matches each mapping.
+    """
+    local = [m for m in config.mappings if not m.resource_slice.cluster_wide]
+    cluster = [m for m in config.mappings if m.resource_slice.cluster_wide]
+    out = [(group[0], _render_pool(config, group, node)) for group in _groups(config, local)]
+    out += [(group[0], _render_pool(config, group, None)) for group in _groups(config, cluster)]
+    return out
+
