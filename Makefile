@@ -39,3 +39,34 @@ cluster-up: binaries ## start a local control plane and print `export KUBECONFIG
 
 cluster-down: ## stop what cluster-up started
 	@$(PYTHON) -m dra_kwok.testing.controlplane down
+
+# ---------------------------------------------------------------------------------------------------- deploy
+# The image and the kustomize base in deploy/ (README "Deploy"). IMG is any image reference, with or without a tag.
+IMG ?= dra-kwok:latest
+CONTAINER_TOOL ?= docker
+KUBECTL ?= kubectl
+DEPLOY_ARGS ?=
+
+.PHONY: image
+
+image: ## build the container image IMG (default dra-kwok:latest) with CONTAINER_TOOL (docker or podman)
+	$(CONTAINER_TOOL) build -t $(IMG) .
+
+deploy: ## kubectl apply -k deploy/ into the current context, with the image IMG (via a temporary overlay)
+	@set -e; overlay=$$(mktemp -d .deploy-overlay.XXXXXX); trap 'rm -rf "$$overlay"' EXIT; \
+	 img='$(IMG)'; case "$${img##*/}" in *:*) name="$${img%:*}"; tag="$${img##*:}";; *) name="$$img"; tag=latest;; esac; \
+	 printf '%s\n' 'apiVersion: kustomize.config.k8s.io/v1beta1' 'kind: Kustomization' 'resources:' '  - ../deploy' \
+	   'images:' '  - name: dra-kwok' "    newName: $$name" "    newTag: \"$$tag\"" > "$$overlay/kustomization.yaml"; \
+	 $(KUBECTL) apply -k "$$overlay" $(DEPLOY_ARGS)
+
+undeploy: ## remove what deploy installed (the namespace stays: Karpenter may live there) and dra-kwok's slices
+	$(KUBECTL) delete deployment/dra-kwok -n karpenter --cascade=foreground --ignore-not-found --timeout=120s
+	$(KUBECTL) delete -k deploy -l app.kubernetes.io/name=dra-kwok --ignore-not-found
+	$(KUBECTL) delete resourceslices -l app.kubernetes.io/managed-by=dra-kwok --ignore-not-found
+
+# ---------------------------------------------------------------------------------------------------- bench
+# bench/README.md. A private control plane each run; results (JSON + markdown) in bench/results/.
+BENCH_ARGS ?=
+
+bench: binaries ## benchmark dra-kwok vs a raw-client baseline (BENCH_ARGS="--nodes 5000 --profile")
+	$(PYTHON) bench/bench.py $(BENCH_ARGS)
