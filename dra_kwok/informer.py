@@ -207,6 +207,7 @@ class Informer(Generic[T]):
         self._on_request("list")
         resp = self._call(_request_timeout=(5, self._request_timeout * 4))
         try:
+            _raise_for_status(resp)
             body = json.loads(resp.data)
         finally:
             resp.release_conn()
@@ -224,13 +225,13 @@ class Informer(Generic[T]):
         self.connected = True
         for k, obj in old.items():
             if k not in new:
-                self._handler.on_delete(obj)
+                self._notify(self._handler.on_delete, obj)
         for k, obj in new.items():
             prev = old.get(k)
             if prev is None:
-                self._handler.on_add(obj)
+                self._notify(self._handler.on_add, obj)
             elif prev != obj:
-                self._handler.on_update(prev, obj)
+                self._notify(self._handler.on_update, prev, obj)
         self.synced.set()
         log.v(2).info("Listed", informer=self.name, items=len(new), resourceVersion=self._rv)
 
@@ -248,9 +249,10 @@ class Informer(Generic[T]):
             _request_timeout=(5, server_timeout + self._request_timeout),
         )
         self._resp = resp
-        self.last_progress = time.monotonic()
-        self.connected = True
         try:
+            _raise_for_status(resp)
+            self.last_progress = time.monotonic()
+            self.connected = True
             for line in iter_resp_lines(resp):
                 if self._stop.is_set():
                     return
@@ -281,11 +283,28 @@ class Informer(Generic[T]):
         self._rv = rv or self._rv
         if kind == "DELETED":
             if old is not None:
-                self._handler.on_delete(obj)
+                self._notify(self._handler.on_delete, obj)
         elif old is None:
-            self._handler.on_add(obj)
+            self._notify(self._handler.on_add, obj)
         elif old != obj:
-            self._handler.on_update(old, obj)
+            self._notify(self._handler.on_update, old, obj)
+
+    def _notify(self, fn: Callable[..., None], *args: T) -> None:
+        """A handler's bug is logged, never allowed to look like a broken watch (which would re-list forever)."""
+        try:
+            fn(*args)
+        except Exception as err:
+            log.error("Event handler failed", err=f"{type(err).__name__}: {err}", informer=self.name)
+
+
+def _raise_for_status(resp: Any) -> None:
+    """With `_preload_content=False` the client hands back error responses instead of raising."""
+    if not 200 <= resp.status <= 299:
+        try:
+            status = json.loads(resp.data)
+        except ValueError:
+            status = {}
+        raise ApiException(status=status.get("code", resp.status), reason=f"{status.get('reason')}: {status.get('message')}")
 
 
 def _short(err: BaseException) -> str:

@@ -53,11 +53,18 @@ class LeaderElector:
 
     @property
     def is_leader(self) -> bool:
-        return self._leading.is_set()
+        """Leading, and renewed within the renew deadline by our own clock. The second half matters after a pause
+        (SIGSTOP, a long GC, a frozen VM): the workers must not write before the elector thread has even noticed
+        that the lease may have passed to another replica."""
+        return self._leading.is_set() and self._clock() - self._last_renew < self.renew_deadline
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="leader-election", daemon=True)
         self._thread.start()
+
+    @property
+    def started(self) -> bool:
+        return self._thread is not None
 
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()

@@ -104,7 +104,7 @@ class Manager:
                     )
             if self.slices._threads:
                 out["reconcilers"] = None if all(t.is_alive() for t in self.slices._threads) else "worker died"
-            if self.elector is not None:
+            if self.elector is not None and self.elector.started:
                 out["leader-election"] = None if self.elector.alive() or self.stopping.is_set() else "elector stopped"
         else:
             out["config"] = None if self.source.synced() else "configuration not loaded yet"

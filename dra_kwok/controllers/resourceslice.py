@@ -234,6 +234,7 @@ class ResourceSliceController:
             log.v(2).info("Reconciled", key="/".join(key), writes=len(actions))  # type: ignore[arg-type]
 
     def _apply(self, action: Action) -> None:
+        obj: dict = {}
         try:
             if action.verb == "create":
                 obj = self.rest.post(SLICES_PATH, action.body)  # type: ignore[arg-type]
@@ -254,7 +255,8 @@ class ResourceSliceController:
             self.metrics.writes.labels(verb=action.verb, result="error").inc()
             raise
         self.metrics.writes.labels(verb=action.verb, result="success").inc()
-        log.v(3).info(_WRITE_MESSAGES[action.verb], slice=action.name)
+        rv = (obj.get("metadata") or {}).get("resourceVersion")
+        log.v(3).info(_WRITE_MESSAGES[action.verb], slice=action.name, **({"resourceVersion": rv} if rv else {}))
 
     def pending(self) -> bool:
         return not self.queue.idle()

@@ -280,11 +280,33 @@ class ControlPlane:
         self._launch(comp, timeout=90, token=self.token)
         self._write_kubeconfig()
 
-    def restart_apiserver(self) -> None:
-        """Stop and start kube-apiserver on the same port and etcd (for fault tests)."""
+    def stop_apiserver(self, kill: bool = False) -> None:
+        """Stop kube-apiserver (SIGTERM, or SIGKILL with kill=True); etcd keeps the state (for fault tests)."""
         comp = self.components["kube-apiserver"]
+        if kill and comp.alive():
+            os.kill(comp.pid, signal.SIGKILL)  # type: ignore[arg-type]
         comp.stop()
+
+    def start_apiserver(self) -> None:
+        """Start kube-apiserver again on the same port, flags and etcd after `stop_apiserver`."""
+        comp = self.components["kube-apiserver"]
         self._launch(Component(comp.name, comp.argv, comp.log_path, comp.health_url), timeout=90, token=self.token)
+
+    def compact_etcd(self) -> int:
+        """Compact etcd's history up to its current revision (through etcd's JSON gateway); returns the revision.
+        A watch resuming from an older resourceVersion then gets 410 Gone."""
+        def call(path: str, body: dict) -> dict:
+            req = urllib.request.Request(f"{self.etcd_url}{path}", json.dumps(body).encode(), method="POST")
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return json.loads(resp.read())
+
+        revision = int(call("/v3/kv/range", {"key": "AA=="})["header"]["revision"])
+        call("/v3/kv/compaction", {"revision": revision, "physical": True})
+        return revision
+
+    def signal_apiserver(self, sig: int) -> None:
+        """Send a signal (SIGSTOP / SIGCONT to simulate a dead connection) to kube-apiserver."""
+        os.kill(self.components["kube-apiserver"].pid, sig)  # type: ignore[arg-type]
 
     def _write_kubeconfig(self) -> None:
         cfg = {

@@ -22,7 +22,7 @@ from kubernetes.client.exceptions import ApiException
 
 from dra_kwok.manager import Manager, Options
 from dra_kwok.testing.controlplane import free_port
-from tests.helpers import wait_for
+from tests.helpers import create_node, kwok_node, wait_for
 
 MANAGED = "app.kubernetes.io/managed-by=dra-kwok"
 
@@ -195,3 +195,40 @@ def sigterm_and_wait(proc: subprocess.Popen, limit: float = 5.0) -> tuple[int, f
     proc.send_signal(signal.SIGTERM)
     code = proc.wait(limit + 5)
     return code, time.monotonic() - t0
+
+
+class TestEnv:
+    """A namespace, a driver name and a label value private to one test, on a given control plane."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, api: client.ApiClient, control_plane, unique: str) -> None:
+        self.api, self.cp, self.unique = api, control_plane, unique
+        self.namespace = f"drv-{unique}"
+        self.driver = f"gpu-{unique}.example.com"
+        self.tag = {"dra-kwok-test": unique}
+        self.created: list[str] = []
+        ensure_namespace(api, self.namespace)
+
+    def name(self, suffix: str) -> str:
+        return f"n-{self.unique}-{suffix}"
+
+    def node(self, suffix: str, labels: dict | None = None, kwok: bool = True) -> dict:
+        self.created.append(self.name(suffix))
+        return create_node(self.api, kwok_node(self.name(suffix), {**self.tag, **(labels or {})}, kwok=kwok))
+
+    def config(self, *mappings: dict) -> None:
+        put_configmap(self.api, self.namespace, "dra-kwok-configmap", config_text(self.driver, list(mappings)))
+
+    def slices(self, suffix: str | None = None) -> list[dict]:
+        return slices(self.api, node=self.name(suffix) if suffix else None, driver=self.driver)
+
+    def cleanup(self) -> None:
+        """Delete this test's nodes and its driver's slices (no garbage collector runs in most tests)."""
+        core = client.CoreV1Api(self.api)
+        for name in self.created:
+            try:
+                core.delete_node(name)
+            except ApiException:
+                pass
+        client.ResourceV1Api(self.api).delete_collection_resource_slice(field_selector=f"spec.driver={self.driver}")

@@ -8,50 +8,13 @@ import time
 
 import pytest
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
 from dra_kwok.kube import SLICES_PATH, Rest
-from tests.helpers import create_node, kwok_node, wait_for
+from tests.helpers import wait_for
 from tests.integration.driver import (
-    config_text, delete_configmap, ensure_namespace, http_get, mapping, metric, put_configmap, run_manager,
-    run_process, sigterm_and_wait, slices, wait_ready,
+    delete_configmap, http_get, mapping, metric, put_configmap, run_manager, run_process, sigterm_and_wait, slices,
+    wait_ready,
 )
-
-
-@pytest.fixture
-def env(api, control_plane, unique):
-    """A namespace, a driver name and a label value private to this test."""
-    ns = f"drv-{unique}"
-    ensure_namespace(api, ns)
-    created: list[str] = []
-
-    class Env:
-        namespace = ns
-        driver = f"gpu-{unique}.example.com"
-        tag = {"dra-kwok-test": unique}
-        cp = control_plane
-
-        def node(self, suffix: str, labels: dict | None = None, kwok: bool = True) -> dict:
-            name = f"n-{unique}-{suffix}"
-            created.append(name)
-            return create_node(api, kwok_node(name, {**self.tag, **(labels or {})}, kwok=kwok))
-
-        def name(self, suffix: str) -> str:
-            return f"n-{unique}-{suffix}"
-
-        def config(self, *mappings: dict) -> None:
-            put_configmap(api, ns, "dra-kwok-configmap", config_text(self.driver, list(mappings)))
-
-        def slices(self, suffix: str | None = None) -> list[dict]:
-            return slices(api, node=self.name(suffix) if suffix else None, driver=self.driver)
-
-    yield Env()
-    core = client.CoreV1Api(api)
-    for name in created:
-        try:
-            core.delete_node(name)
-        except ApiException:
-            pass
 
 
 def _device_names(items: list[dict]) -> list[str]:
