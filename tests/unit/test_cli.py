@@ -1,0 +1,120 @@
+"""The CLI's contract: exit codes, error locations, JSON output, render output, version and help."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+from click.testing import CliRunner
+
+from dra_kwok import __version__
+from dra_kwok.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+GPU = str(ROOT / "examples" / "gpu.yaml")
+
+
+def run(*args: str, input: str | None = None):
+    return CliRunner().invoke(main, list(args), input=input)
+
+
+def test_version_and_help():
+    assert run("version").output.startswith(f"dra-kwok {__version__} ")
+    out = run("--help").output
+    for command in ("run", "validate", "render", "version"):
+        assert command in out
+    assert "DRA_KWOK_RESYNC_PERIOD" in run("run", "--help").output or "--resync-period" in run("run", "--help").output
+
+
+def test_python_dash_m_works():
+    proc = subprocess.run([sys.executable, "-m", "dra_kwok", "version"], capture_output=True, text=True, check=True)
+    assert proc.stdout.startswith("dra-kwok ")
+
+
+def test_validate_valid_files_exit_0():
+    result = run("validate", *map(str, sorted((ROOT / "examples").glob("*.yaml"))))
+    assert result.exit_code == 0, result.output
+    assert result.output.count(": valid") == 4
+
+
+def test_validate_invalid_exits_1_with_every_error_and_its_path(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "driver: karpenter.sh/dra-kwok-driver\n"
+        "mappings:\n"
+        "  - name: Bad_Name\n"
+        "    nodeSelectorTerms: [{matchExpressions: [{key: type, operator: In, values: [gpu]}]}]\n"
+        "    resourceSlice:\n"
+        "      pool: {name: gpu}\n"
+        "      devcies: []\n"
+    )
+    result = run("validate", str(bad))
+    assert result.exit_code == 1
+    assert "mappings[0].resourceSlice.devcies" in result.output and "devices" in result.output
+
+
+def test_validate_reports_all_errors_not_the_first(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "driver: karpenter.sh/dra-kwok-driver\n"
+        "mappings:\n"
+        "  - name: Bad_Name\n"
+        "    nodeSelectorTerms: [{matchExpressions: [{key: type, operator: In, values: [gpu]}]}]\n"
+        "    resourceSlice:\n"
+        "      pool: {name: gpu}\n"
+        "      devices: [{name: GPU_0}]\n"
+    )
+    result = run("validate", "--output", "json", str(bad))
+    assert result.exit_code == 1
+    [entry] = json.loads(result.output)
+    paths = {e["path"] for e in entry["errors"]}
+    assert {"driver", "mappings[0].name", "mappings[0].resourceSlice.devices[0].name"} <= paths
+    assert any("dra-kwok-driver.karpenter.sh" in e["message"] for e in entry["errors"])  # a valid suggestion
+
+
+def test_validate_unparseable_exits_2_with_line_and_column(tmp_path):
+    bad = tmp_path / "broken.yaml"
+    bad.write_text("driver: x\nmappings: [\n  - {\n")
+    result = run("validate", str(bad))
+    assert result.exit_code == 2
+    assert f"{bad}:" in result.output and "Traceback" not in result.output
+    [entry] = json.loads(run("validate", "-o", "json", str(bad)).output)
+    assert entry["errors"][0]["line"] >= 2 and entry["errors"][0]["column"] >= 1
+
+
+def test_validate_missing_file_exits_2(tmp_path):
+    result = run("validate", str(tmp_path / "nope.yaml"))
+    assert result.exit_code == 2 and "cannot read file" in result.output
+
+
+def test_render_with_labels_prints_apply_ready_slices():
+    result = run("render", GPU, "--labels", "node.kubernetes.io/instance-type=c-4x-amd64-linux", "--node-name", "n1")
+    assert result.exit_code == 0, result.output
+    docs = [d for d in yaml.safe_load_all(result.output) if d]
+    assert docs and all(d["kind"] == "ResourceSlice" and d["apiVersion"] == "resource.k8s.io/v1" for d in docs)
+    assert {d["spec"]["nodeName"] for d in docs} == {"n1"}
+    assert all(d["spec"]["pool"]["name"].startswith("n1/") for d in docs)
+
+
+def test_render_with_a_node_manifest(tmp_path):
+    node = tmp_path / "node.yaml"
+    node.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "Node", "metadata": {
+        "name": "kwok-a", "uid": "11111111-2222-3333-4444-555555555555",
+        "labels": {"node.kubernetes.io/instance-type": "c-4x-amd64-linux"}}}))
+    result = run("render", GPU, "--node", str(node))
+    docs = [d for d in yaml.safe_load_all(result.output) if d]
+    assert docs[0]["metadata"]["ownerReferences"][0]["uid"] == "11111111-2222-3333-4444-555555555555"
+
+
+def test_render_of_a_non_matching_node_says_so():
+    result = run("render", GPU, "--labels", "other=x")
+    assert result.exit_code == 0 and "no mapping matches" in result.output
+
+
+def test_render_of_an_invalid_config_exits_1(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("driver: Not_Valid\nmappings: []\n")
+    assert run("render", str(bad)).exit_code == 1
