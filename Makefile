@@ -70,3 +70,10 @@ BENCH_ARGS ?=
 
 bench: binaries ## benchmark dra-kwok vs a raw-client baseline (BENCH_ARGS="--nodes 5000 --profile")
 	$(PYTHON) bench/bench.py $(BENCH_ARGS)
+
+# ---------------------------------------------------------------------------------------------------- demo
+demo: binaries ## the main job on an embedded local cluster: KWOK nodes, fake GPUs, a scheduled DRA pod
+	@$(PYTHON) -m dra_kwok.testing.demo up
+
+demo-down: ## stop the demo's driver and control plane
+	@$(PYTHON) -m dra_kwok.testing.demo down

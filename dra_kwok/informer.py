@@ -193,6 +193,8 @@ class Informer(Generic[T]):
 
     def _backoff(self, failures: int, err: BaseException) -> None:
         self.connected = False
+        if self._stop.is_set():
+            return  # the connection was closed by stop(): not a failure
         delay = min(self._max_backoff, 0.2 * 2 ** min(failures - 1, 10)) * (0.5 + random.random() / 2)
         log.info("Watch failed, retrying", informer=self.name, err=_short(err), failures=failures, backoff=f"{delay:.2f}s")
         self._stop.wait(delay)

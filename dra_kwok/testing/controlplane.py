@@ -400,49 +400,57 @@ class ControlPlane:
         (self.root / "state.json").write_text(json.dumps(state, indent=2))
 
 
-def _state_link() -> Path:
-    return cache_dir() / "cluster" / "current"
+def cluster_dir() -> Path:
+    """Where `cluster-up` keeps its detached control plane (DRA_KWOK_CLUSTER_DIR, else under the cache)."""
+    return Path(os.environ.get("DRA_KWOK_CLUSTER_DIR") or cache_dir() / "cluster")
 
 
-def cluster_up(scheduler: bool = True, controller_manager: bool = True) -> ControlPlane:
-    link = _state_link()
-    if link.exists():
+def running_cluster() -> dict | None:
+    """The state of the detached control plane if all of its processes are alive."""
+    link = cluster_dir() / "current"
+    try:
         state = json.loads((link / "state.json").read_text())
-        if all(_pid_alive(pid) for pid in state["pids"].values()):
-            print(f"# control plane already running at {state['url']}", file=sys.stderr)
-            print(f"export KUBECONFIG={state['kubeconfig']}")
-            return None  # type: ignore[return-value]
-        cluster_down()
-    link.parent.mkdir(parents=True, exist_ok=True)
-    cp = ControlPlane(root=Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=link.parent)), detach=True)
-    t0 = time.monotonic()
-    cp.start(scheduler=scheduler, controller_manager=controller_manager)
-    if link.is_symlink() or link.exists():
-        link.unlink()
-    link.symlink_to(cp.root)
-    print(
-        f"# control plane up in {time.monotonic() - t0:.1f}s: {', '.join(cp.components)} at {cp.url}",
-        file=sys.stderr,
-    )
-    print(f"export KUBECONFIG={cp.kubeconfig}")
-    return cp
+    except (OSError, ValueError):
+        return None
+    return state if all(_pid_alive(pid) for pid in state["pids"].values()) else None
 
 
-def cluster_down() -> None:
-    link = _state_link()
+def cluster_up(scheduler: bool = True, controller_manager: bool = True) -> dict:
+    """Start (or find) the detached control plane; prints `export KUBECONFIG=...`; returns its state."""
+    state = running_cluster()
+    if state is not None:
+        print(f"# control plane already running at {state['url']}", file=sys.stderr)
+    else:
+        cluster_down(quiet=True)
+        root = cluster_dir()
+        root.mkdir(parents=True, exist_ok=True)
+        cp = ControlPlane(root=Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=root)), detach=True)
+        t0 = time.monotonic()
+        cp.start(scheduler=scheduler, controller_manager=controller_manager)
+        (root / "current").symlink_to(cp.root)
+        print(f"# control plane up in {time.monotonic() - t0:.1f}s: {', '.join(cp.components)} at {cp.url}",
+              file=sys.stderr)
+        state = json.loads((cp.root / "state.json").read_text())
+    print(f"export KUBECONFIG={state['kubeconfig']}")
+    return state
+
+
+def cluster_down(quiet: bool = False) -> None:
+    link = cluster_dir() / "current"
     if not (link.exists() or link.is_symlink()):
-        print("# no control plane running", file=sys.stderr)
+        if not quiet:
+            print("# no control plane running", file=sys.stderr)
         return
     try:
         state = json.loads((link / "state.json").read_text())
     except (OSError, ValueError):
         state = {"pids": {}, "root": os.path.realpath(link)}
     for name, pid in reversed(list(state["pids"].items())):
-        comp = Component(name, [], Path(os.devnull), "", pid=pid)
-        comp.stop()
+        Component(name, [], Path(os.devnull), "", pid=pid).stop()
     shutil.rmtree(state["root"], ignore_errors=True)
     link.unlink()
-    print("# control plane stopped", file=sys.stderr)
+    if not quiet:
+        print("# control plane stopped", file=sys.stderr)
 
 
 def leaks() -> list[str]:
