@@ -8,6 +8,7 @@ manager; the CLI only reads files, formats output and maps outcomes to exit code
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any
 
@@ -159,8 +160,6 @@ def render(file: str, node_file: str | None, labels: str, node_name: str) -> Non
 def run(kubeconfig, namespace, configmap, config_file, resync_period, leader_elect, leader_election_namespace,
         health_port, metrics_port, bind_address, workers, kwok_annotation, log_format, verbosity) -> None:
     """Run the driver: watch the config and KWOK nodes, and keep their ResourceSlices right."""
-    import os
-
     from dra_kwok import log
     from dra_kwok.manager import Manager, Options
 

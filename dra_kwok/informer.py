@@ -163,6 +163,10 @@ class Informer(Generic[T]):
         if self._thread is not None:
             self._thread.join(timeout)
 
+    @property
+    def started(self) -> bool:
+        return self._thread is not None
+
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 

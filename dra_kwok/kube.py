@@ -25,8 +25,11 @@ DEFAULT_TIMEOUT = (5.0, 30.0)
 RequestObserver = Callable[[str, str, int], None]  # (method, resource, code)
 
 
-def new_api_client(kubeconfig: str | None = None, context: str | None = None, qps_pool: int = 16) -> client.ApiClient:
-    """From `--kubeconfig`, else the in-cluster service account (a pod), else ~/.kube/config / $KUBECONFIG."""
+def new_api_client(kubeconfig: str | None = None, context: str | None = None) -> client.ApiClient:
+    """From `--kubeconfig`, else the in-cluster service account (a pod), else ~/.kube/config / $KUBECONFIG.
+
+    Every request of this client that does not pass its own `_request_timeout` (the client's default is none at
+    all, so a dead connection hangs forever) gets DEFAULT_TIMEOUT; this covers the generated API and LeaseLock."""
     if kubeconfig:
         api = config.new_client_from_config(config_file=kubeconfig, context=context)
     elif os.environ.get("KUBERNETES_SERVICE_HOST"):
@@ -35,9 +38,14 @@ def new_api_client(kubeconfig: str | None = None, context: str | None = None, qp
         api = client.ApiClient(cfg)
     else:
         api = config.new_client_from_config(context=context)
-    api.configuration.connection_pool_maxsize = qps_pool
-    api.rest_client = type(api.rest_client)(api.configuration)  # rebuild the pool with the new size
     api.user_agent = f"dra-kwok/{__version__}"
+    request = api.rest_client.request
+
+    def request_with_timeout(method, url, headers=None, body=None, post_params=None, _request_timeout=None):
+        return request(method, url, headers=headers, body=body, post_params=post_params,
+                       _request_timeout=_request_timeout or DEFAULT_TIMEOUT)
+
+    api.rest_client.request = request_with_timeout
     return api
 
 

@@ -98,12 +98,12 @@ class Manager:
             informers.append(self.source.informer)
         if which == "healthz":
             for inf in informers:
-                if inf._thread is not None:  # started
+                if inf.started:
                     out[f"informer-{inf.name}"] = (
                         "thread died" if not inf.alive() else "watch stuck past its timeouts" if inf.stuck() else None
                     )
-            if self.slices._threads:
-                out["reconcilers"] = None if all(t.is_alive() for t in self.slices._threads) else "worker died"
+            if self.slices.workers_started:
+                out["reconcilers"] = None if self.slices.workers_alive() else "worker died"
             if self.elector is not None and self.elector.started:
                 out["leader-election"] = None if self.elector.alive() or self.stopping.is_set() else "elector stopped"
         else:

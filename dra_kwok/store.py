@@ -25,8 +25,6 @@ class _Unknown:
 
 UNKNOWN = _Unknown()
 
-State = "Config | None | _Unknown"
-
 
 class Store:
     def __init__(self) -> None:

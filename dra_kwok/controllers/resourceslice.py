@@ -145,8 +145,12 @@ class ResourceSliceController:
         self.nodes.stop(0.5)
         self.slices.stop(0.5)
 
-    def threads_alive(self) -> bool:
-        return all(t.is_alive() for t in self._threads) and self.nodes.alive() and self.slices.alive()
+    @property
+    def workers_started(self) -> bool:
+        return bool(self._threads)
+
+    def workers_alive(self) -> bool:
+        return all(t.is_alive() for t in self._threads)
 
     # ------------------------------------------------------------------ enqueueing
     def enqueue_all(self) -> None:
