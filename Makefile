@@ -19,7 +19,7 @@ binaries: ## build (or find cached) kube-apiserver, kube-scheduler, kube-control
 	 else hack/controlplane/build.sh; fi
 
 test: binaries ## the whole suite: unit, integration (real apiserver), e2e (real scheduler); then a leak check
-	$(PYTHON) -m pytest tests $(PYTEST_ARGS)
+	$(PYTHON) -m pytest $(PYTEST_ARGS)
 	$(PYTHON) -m dra_kwok.testing.controlplane leaks
 
 test-unit: ## pure logic only, no cluster

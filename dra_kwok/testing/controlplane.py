@@ -372,6 +372,14 @@ class ControlPlane:
             timeout=90,
         )
 
+    def stop_component(self, name: str) -> None:
+        """Stop one component (e.g. kube-controller-manager, to see what happens without its garbage collector);
+        `start_scheduler()` / `start_controller_manager()` start it again."""
+        comp = self.components.pop(name, None)
+        if comp is not None:
+            comp.stop()
+            self._save_state()
+
     def stop(self) -> None:
         """Stop our processes (reverse start order, by PID) and remove our temp dir."""
         for comp in reversed(list(self.components.values())):

@@ -74,7 +74,8 @@ def test_watch_delivers_added_modified_deleted(api, unique):
     core.patch_node(name, {"metadata": {"labels": {"changed": "yes"}}})
     core.delete_node(name)
     t.join(25)
-    assert seen == ["ADDED", "MODIFIED", "DELETED"]
+    # kube-controller-manager, when another test started it, also annotates new nodes (its TTL controller)
+    assert seen[0] == "ADDED" and seen[-1] == "DELETED" and set(seen[1:-1]) == {"MODIFIED"}, seen
 
 
 def test_scheduler_is_healthy(scheduler):
