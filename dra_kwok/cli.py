@@ -17,7 +17,15 @@ import yaml
 
 from dra_kwok import __version__
 
-CONTEXT = {"auto_envvar_prefix": "DRA_KWOK", "help_option_names": ["-h", "--help"], "max_content_width": 110}
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110, "show_default": True}
+
+
+def flag(*decls: str, **kwargs: Any):
+    """A click option whose environment default is DRA_KWOK_<LONG NAME> (e.g. --resync-period:
+    DRA_KWOK_RESYNC_PERIOD), shown in --help."""
+    long_name = next(d for d in decls if d.startswith("--")).split("/")[0]
+    envvar = "DRA_KWOK_" + long_name.lstrip("-").replace("-", "_").upper()
+    return click.option(*decls, envvar=envvar, show_envvar=True, **kwargs)
 
 
 @click.group(context_settings=CONTEXT)
@@ -138,25 +146,25 @@ def render(file: str, node_file: str | None, labels: str, node_name: str) -> Non
 
 
 @main.command()
-@click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None,
+@flag("--kubeconfig", type=click.Path(dir_okay=False), default=None,
               help="Path to a kubeconfig. Default: in-cluster service account, else $KUBECONFIG / ~/.kube/config.")
-@click.option("--namespace", default="karpenter", show_default=True, help="Namespace of the ConfigMap (and Lease).")
-@click.option("--configmap", default="dra-kwok-configmap", show_default=True, help="Name of the ConfigMap to watch.")
-@click.option("--config-file", type=click.Path(dir_okay=False), default=None,
+@flag("--namespace", default="karpenter", show_default=True, help="Namespace of the ConfigMap (and Lease).")
+@flag("--configmap", default="dra-kwok-configmap", show_default=True, help="Name of the ConfigMap to watch.")
+@flag("--config-file", type=click.Path(dir_okay=False), default=None,
               help="Local mode: read the config from this file (reloaded on change) instead of a ConfigMap.")
-@click.option("--resync-period", type=float, default=30.0, show_default=True,
+@flag("--resync-period", type=float, default=30.0, show_default=True,
               help="Seconds between full resyncs from the caches (no LIST; a safety net, events drive the work).")
-@click.option("--leader-elect/--no-leader-elect", default=False, show_default=True,
+@flag("--leader-elect/--no-leader-elect", default=False, show_default=True,
               help="Elect a leader on a Lease so that only one replica writes.")
-@click.option("--leader-election-namespace", default=None, help="Namespace of the Lease. Default: --namespace.")
-@click.option("--health-port", type=int, default=8081, show_default=True, help="Port of /healthz and /readyz (0: off).")
-@click.option("--metrics-port", type=int, default=8080, show_default=True, help="Port of /metrics (0: off).")
-@click.option("--bind-address", default="0.0.0.0", show_default=True, help="Address the probe and metrics ports bind.")
-@click.option("--workers", type=int, default=4, show_default=True, help="Concurrent reconciles (MaxConcurrentReconciles).")
-@click.option("--kwok-annotation", default="kwok.x-k8s.io/node", show_default=True,
+@flag("--leader-election-namespace", default=None, help="Namespace of the Lease. Default: --namespace.")
+@flag("--health-port", type=int, default=8081, show_default=True, help="Port of /healthz and /readyz (0: off).")
+@flag("--metrics-port", type=int, default=8080, show_default=True, help="Port of /metrics (0: off).")
+@flag("--bind-address", default="0.0.0.0", show_default=True, help="Address the probe and metrics ports bind.")
+@flag("--workers", type=int, default=4, show_default=True, help="Concurrent reconciles (MaxConcurrentReconciles).")
+@flag("--kwok-annotation", default="kwok.x-k8s.io/node", show_default=True,
               help="Nodes carrying this annotation (any value) are KWOK nodes.")
-@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("-v", "--v", "verbosity", type=int, default=0, show_default=True, help="Log verbosity (klog -v levels).")
+@flag("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@flag("-v", "--v", "verbosity", type=int, default=0, show_default=True, help="Log verbosity (klog -v levels).")
 def run(kubeconfig, namespace, configmap, config_file, resync_period, leader_elect, leader_election_namespace,
         health_port, metrics_port, bind_address, workers, kwok_annotation, log_format, verbosity) -> None:
     """Run the driver: watch the config and KWOK nodes, and keep their ResourceSlices right."""

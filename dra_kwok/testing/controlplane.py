@@ -439,7 +439,7 @@ def cluster_up(scheduler: bool = True, controller_manager: bool = True) -> dict:
         print(f"# control plane up in {time.monotonic() - t0:.1f}s: {', '.join(cp.components)} at {cp.url}",
               file=sys.stderr)
         state = json.loads((cp.root / "state.json").read_text())
-    print(f"export KUBECONFIG={state['kubeconfig']}")
+    print(f"export KUBECONFIG={cluster_dir() / 'current' / 'kubeconfig'}")  # stable across restarts
     return state
 
 

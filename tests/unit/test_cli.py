@@ -118,3 +118,19 @@ def test_render_of_an_invalid_config_exits_1(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("driver: Not_Valid\nmappings: []\n")
     assert run("render", str(bad)).exit_code == 1
+
+
+def test_run_flags_take_their_dra_kwok_environment_defaults(mocker):
+    """Every `run` flag reads DRA_KWOK_<FLAG>; the Manager (which would need a cluster) is the seam."""
+    manager = mocker.patch("dra_kwok.manager.Manager")
+    manager.return_value.run.return_value = 0
+    mocker.patch("dra_kwok.log.setup")
+    env = {"DRA_KWOK_NAMESPACE": "ns1", "DRA_KWOK_CONFIGMAP": "cm1", "DRA_KWOK_RESYNC_PERIOD": "7",
+           "DRA_KWOK_LEADER_ELECT": "true", "DRA_KWOK_HEALTH_PORT": "0", "DRA_KWOK_METRICS_PORT": "9",
+           "DRA_KWOK_WORKERS": "2", "DRA_KWOK_KWOK_ANNOTATION": "example.com/fake", "DRA_KWOK_V": "3"}
+    result = CliRunner().invoke(main, ["run"], env=env)
+    assert result.exit_code == 0, result.output
+    opts = manager.call_args.args[0]
+    assert (opts.namespace, opts.configmap, opts.resync_period, opts.leader_elect, opts.health_port,
+            opts.metrics_port, opts.workers, opts.kwok_annotation) == ("ns1", "cm1", 7.0, True, 0, 9, 2,
+                                                                       "example.com/fake")
