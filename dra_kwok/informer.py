@@ -59,6 +59,7 @@ class Informer(Generic[T]):
         max_backoff: float = 30.0,
         on_request: Callable[[str], None] | None = None,
         index: Callable[[T], str | None] | None = None,
+        version: Callable[[T], str | None] | None = None,
     ) -> None:
         self.name = name
         self._list = list_func
@@ -76,6 +77,7 @@ class Informer(Generic[T]):
         self._lock = threading.RLock()
         self._items: dict[str, T] = {}
         self._index_fn = index
+        self._version = version
         self._index: dict[str | None, dict[str, T]] = {}
         self._rv: str | None = None
         self.synced = threading.Event()
@@ -144,7 +146,21 @@ class Informer(Generic[T]):
                     self._pop(key)
                 return
             obj = self._transform(raw)
-            self._put(self._key(obj), obj)
+            k = self._key(obj)
+            if not self._older(self._items.get(k), obj):
+                self._put(k, obj)
+
+    def _older(self, cached: T | None, obj: T) -> bool:
+        """Is `obj` older than what the cache holds? Our own write's response can come back after the watch
+        already delivered someone else's later change; putting it in the cache then would hide that change for
+        good. resourceVersions are etcd revisions, so they compare as integers (as client-go's mutation cache
+        does); without a version function nothing is ever older."""
+        if cached is None or self._version is None:
+            return False
+        try:
+            return int(self._version(obj) or 0) < int(self._version(cached) or 0)
+        except ValueError:
+            return False
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -284,9 +300,11 @@ class Informer(Generic[T]):
             return
         obj = self._transform(raw)
         k = self._key(obj)
-        with self._lock:
-            old = self._pop(k) if kind == "DELETED" else self._put(k, obj)
         self._rv = rv or self._rv
+        with self._lock:
+            if kind != "DELETED" and self._older(self._items.get(k), obj):
+                return  # our own write, recorded by mutate(), is already newer than this event
+            old = self._pop(k) if kind == "DELETED" else self._put(k, obj)
         if kind == "DELETED":
             if old is not None:
                 self._notify(self._handler.on_delete, obj)

@@ -105,7 +105,7 @@ class ResourceSliceController:
             "resourceslices", resource.list_resource_slice, slice_transform, key=lambda s: s["metadata"]["name"],
             handler=_SliceEvents(self), label_selector=f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}",
             watch_timeout=watch_timeout, request_timeout=request_timeout, on_request=observe("resourceslices"),
-            index=_slice_node,
+            index=_slice_node, version=lambda s: s["metadata"].get("resourceVersion"),
         )
         store.on_change(self._config_changed)
         metrics.max_concurrent.labels(controller=NAME).set(workers)

@@ -1,0 +1,63 @@
+"""The informer's cache under the races a real watch produces, replayed in a fixed order (no apiserver needed:
+these are the orders in which a watch event and our own write's response can arrive)."""
+
+from __future__ import annotations
+
+from dra_kwok.informer import EventHandler, Informer
+
+
+class Recorder(EventHandler[dict]):
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str]] = []
+
+    def on_add(self, obj: dict) -> None:
+        self.events.append(("add", obj["metadata"]["resourceVersion"]))
+
+    def on_update(self, old: dict, new: dict) -> None:
+        self.events.append(("update", new["metadata"]["resourceVersion"]))
+
+    def on_delete(self, obj: dict) -> None:
+        self.events.append(("delete", obj["metadata"]["resourceVersion"]))
+
+
+def obj(rv: str, value: str = "ours", node: str = "n1") -> dict:
+    return {"metadata": {"name": "s", "resourceVersion": rv}, "spec": {"nodeName": node, "value": value}}
+
+
+def informer(handler: EventHandler | None = None) -> Informer[dict]:
+    return Informer("t", lambda **kw: None, lambda raw: raw, key=lambda o: o["metadata"]["name"], handler=handler,
+                    index=lambda o: o["spec"].get("nodeName"), version=lambda o: o["metadata"]["resourceVersion"])
+
+
+def test_our_write_response_arriving_after_a_newer_watch_event_does_not_hide_it():
+    inf = informer()
+    inf._dispatch({"type": "MODIFIED", "object": obj("101", "theirs")})  # someone else's later write, seen first
+    inf.mutate(obj("100"))  # then the response of our own earlier write
+    assert inf.get("s")["spec"]["value"] == "theirs"
+
+
+def test_a_watch_event_older_than_our_recorded_write_is_skipped_without_a_handler():
+    rec = Recorder()
+    inf = informer(rec)
+    inf._dispatch({"type": "ADDED", "object": obj("99", "before")})
+    inf.mutate(obj("100"))
+    inf._dispatch({"type": "MODIFIED", "object": obj("100")})  # the event of our own write: nothing to do
+    assert inf.get("s")["metadata"]["resourceVersion"] == "100"
+    assert rec.events == [("add", "99")]
+
+
+def test_index_follows_puts_and_deletes():
+    inf = informer()
+    inf._dispatch({"type": "ADDED", "object": obj("1", node="a")})
+    assert [o["metadata"]["resourceVersion"] for o in inf.by_index("a")] == ["1"]
+    inf._dispatch({"type": "MODIFIED", "object": obj("2", node="b")})
+    assert inf.by_index("a") == [] and len(inf.by_index("b")) == 1
+    inf._dispatch({"type": "DELETED", "object": obj("3", node="b")})
+    assert inf.by_index("b") == [] and inf.index_values() == []
+
+
+def test_bookmarks_only_advance_the_resource_version():
+    rec = Recorder()
+    inf = informer(rec)
+    inf._dispatch({"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "500"}}})
+    assert inf._rv == "500" and rec.events == [] and len(inf) == 0
