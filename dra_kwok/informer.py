@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections import OrderedDict
 import threading
 import time
 from typing import Any, Callable, Generic, TypeVar
@@ -78,6 +79,7 @@ class Informer(Generic[T]):
         self._items: dict[str, T] = {}
         self._index_fn = index
         self._version = version
+        self._tombstones: OrderedDict[str, T] = OrderedDict()  # recently deleted (watch), for _older()
         self._index: dict[str | None, dict[str, T]] = {}
         self._rv: str | None = None
         self.synced = threading.Event()
@@ -147,7 +149,7 @@ class Informer(Generic[T]):
                 return
             obj = self._transform(raw)
             k = self._key(obj)
-            if not self._older(self._items.get(k), obj):
+            if not self._older(self._items.get(k) or self._tombstones.get(k), obj):
                 self._put(k, obj)
 
     def _older(self, cached: T | None, obj: T) -> bool:
@@ -304,7 +306,14 @@ class Informer(Generic[T]):
         with self._lock:
             if kind != "DELETED" and self._older(self._items.get(k), obj):
                 return  # our own write, recorded by mutate(), is already newer than this event
-            old = self._pop(k) if kind == "DELETED" else self._put(k, obj)
+            if kind == "DELETED":
+                old = self._pop(k)
+                self._tombstones[k] = obj
+                while len(self._tombstones) > 4096:
+                    self._tombstones.popitem(last=False)
+            else:
+                self._tombstones.pop(k, None)
+                old = self._put(k, obj)
         if kind == "DELETED":
             if old is not None:
                 self._notify(self._handler.on_delete, obj)

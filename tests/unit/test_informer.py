@@ -61,3 +61,13 @@ def test_bookmarks_only_advance_the_resource_version():
     inf = informer(rec)
     inf._dispatch({"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "500"}}})
     assert inf._rv == "500" and rec.events == [] and len(inf) == 0
+
+
+def test_our_create_response_arriving_after_the_objects_deletion_does_not_resurrect_it():
+    inf = informer()
+    inf._dispatch({"type": "ADDED", "object": obj("100")})
+    inf._dispatch({"type": "DELETED", "object": obj("101")})  # someone deleted what we had just created
+    inf.mutate(obj("100"))  # our create's response, late
+    assert inf.get("s") is None
+    inf._dispatch({"type": "ADDED", "object": obj("102")})  # re-created later: a newer object is welcome
+    assert inf.get("s")["metadata"]["resourceVersion"] == "102"
