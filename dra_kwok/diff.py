@@ -66,15 +66,18 @@ def _quantity(value: Any) -> Any:
         return value
 
 
-def comparable_spec(spec: dict) -> dict:
-    """The spec as the comparison sees it: no generation, no empty fields, capacities by value."""
-    spec = copy.deepcopy(spec or {})
-    (spec.get("pool") or {}).pop("generation", None)
-    for device in spec.get("devices") or []:
-        for cap in (device.get("capacity") or {}).values():
-            if isinstance(cap, dict) and "value" in cap:
-                cap["value"] = _quantity(cap["value"])
-    return _prune(spec)
+def comparable_spec(spec: dict, quantities: bool = True) -> dict:
+    """The spec as the comparison sees it: no generation, no empty fields, capacities by value (quantities=False
+    keeps them as strings: the renderer writes the apiserver's canonical form, so strings usually suffice)."""
+    out = _prune(spec or {})  # new containers all the way down: safe to edit below
+    if isinstance(out.get("pool"), dict):
+        out["pool"].pop("generation", None)
+    if quantities:
+        for device in out.get("devices") or []:
+            for cap in (device.get("capacity") or {}).values():
+                if isinstance(cap, dict) and "value" in cap:
+                    cap["value"] = _quantity(cap["value"])
+    return out
 
 
 def _owners(meta: dict) -> list[tuple]:
@@ -91,7 +94,10 @@ def equivalent(desired: dict, actual: dict) -> bool:
         return False
     if _owners(dm) != _owners(am):
         return False
-    return comparable_spec(desired.get("spec") or {}) == comparable_spec(actual.get("spec") or {})
+    d, a = desired.get("spec") or {}, actual.get("spec") or {}
+    if comparable_spec(d, quantities=False) == comparable_spec(a, quantities=False):
+        return True  # the common case, without parsing a single quantity
+    return comparable_spec(d) == comparable_spec(a)
 
 
 def _immutable(slice_: dict) -> tuple:

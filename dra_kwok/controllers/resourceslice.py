@@ -92,6 +92,7 @@ class ResourceSliceController:
         self.workers = workers
         self.can_write = can_write
         self.queue = WorkQueue(NAME, metrics.queue)
+        self._settled: dict[Hashable, tuple] = {}  # key -> the inputs of its last reconcile that wrote nothing
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         core, resource = client.CoreV1Api(api), client.ResourceV1Api(api)
@@ -225,9 +226,25 @@ class ResourceSliceController:
         desired = render_cluster(cfg, kwok) if isinstance(cfg, Config) else []
         return desired, self.slices.by_index(None)
 
+    def _inputs(self, key: Hashable, revision: int) -> tuple:
+        """Everything a reconcile of `key` depends on, cheaply: the config revision, the node record(s) and the
+        (name, resourceVersion) of the stored slices."""
+        kind, name = key  # type: ignore[misc]
+        if kind == "node":
+            nodes: object = self.nodes.get(name)
+        else:
+            nodes = frozenset(r for r in self.nodes.list() if r.kwok)
+        stored = frozenset((s["metadata"]["name"], s["metadata"].get("resourceVersion"))
+                           for s in self.slices.by_index(name if kind == "node" else None))
+        return revision, nodes, stored
+
     def reconcile(self, key: Hashable) -> None:
+        revision = self.store.revision
         if self.store.get() is UNKNOWN:
             return  # no valid config seen yet: touch nothing
+        inputs = self._inputs(key, revision)
+        if self._settled.get(key) == inputs:
+            return  # found right last time and nothing it depends on changed: a resync costs no render, no diff
         desired, actual = self.desired_and_actual(key)
         actions = plan(desired, actual)
         for action in actions:
@@ -235,7 +252,12 @@ class ResourceSliceController:
                 return
             self._apply(action)
         if actions:
+            self._settled.pop(key, None)
             log.v(2).info("Reconciled", key="/".join(key), writes=len(actions))  # type: ignore[arg-type]
+        elif inputs[1] or inputs[2]:
+            self._settled[key] = inputs
+        else:
+            self._settled.pop(key, None)  # a node that is gone and has no slices: forget it
 
     def _apply(self, action: Action) -> None:
         obj: dict = {}
