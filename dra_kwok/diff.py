@@ -6,8 +6,8 @@ two promises the original driver broke, and both are decided here, testable by v
 Rules (those of `k8s.io/dynamic-resource-allocation/resourceslice`, the upstream publisher):
 - slices are matched by object name, which the renderer derives deterministically from (driver, pool, index);
 - two slices are equal when everything the server keeps and we set is equal: spec without `pool.generation`
-  (empty fields dropped, quantities compared by value), our labels, and the owner reference. Labels or annotations
-  that someone else added are kept on update;
+  (empty fields dropped; devices by a digest in which quantities count by value), our labels, and the owner
+  reference. Labels or annotations that someone else added are kept on update;
 - the pool's generation is kept when at most one slice changes in place and none is added or removed; otherwise it
   is bumped to (highest stored + 1) and every slice of the pool is rewritten with it, so the scheduler never sees a
   mix of old and new slices as one complete pool. A pool left half-rewritten by a crash is finished, not restarted;
@@ -19,6 +19,9 @@ Only slices passed in `actual` are ever touched; the caller passes only slices c
 from __future__ import annotations
 
 import copy
+import functools
+import hashlib
+import json
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Iterable, Literal
@@ -59,6 +62,7 @@ def _prune(value: Any) -> Any:
     return value
 
 
+@functools.lru_cache(maxsize=4096)
 def _quantity(value: Any) -> Any:
     try:
         return str(Decimal(parse_quantity(value)).normalize())
@@ -66,18 +70,27 @@ def _quantity(value: Any) -> Any:
         return value
 
 
-def comparable_spec(spec: dict, quantities: bool = True) -> dict:
-    """The spec as the comparison sees it: no generation, no empty fields, capacities by value (quantities=False
-    keeps them as strings: the renderer writes the apiserver's canonical form, so strings usually suffice)."""
-    out = _prune(spec or {})  # new containers all the way down: safe to edit below
+def comparable_spec(spec: dict) -> dict:
+    """The spec as the comparison sees it: no generation, no devices (compared by digest), no empty fields."""
+    out = _prune({k: v for k, v in (spec or {}).items() if k != "devices"})  # new containers: safe to edit
     if isinstance(out.get("pool"), dict):
         out["pool"].pop("generation", None)
-    if quantities:
-        for device in out.get("devices") or []:
-            for cap in (device.get("capacity") or {}).values():
-                if isinstance(cap, dict) and "value" in cap:
-                    cap["value"] = _quantity(cap["value"])
     return out
+
+
+def devices_digest(devices: list | None) -> str:
+    """A digest of the devices as the server keeps them (empty fields dropped, capacities by value). The slice
+    cache keeps this instead of the devices themselves: at 10,000 slices of 8 devices that is ~150 MiB less."""
+    pruned = _prune(list(devices or []))
+    for device in pruned:
+        for cap in (device.get("capacity") or {}).values():
+            if isinstance(cap, dict) and "value" in cap:
+                cap["value"] = _quantity(cap["value"])
+    return hashlib.sha256(json.dumps(pruned, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _digest_of(slice_: dict) -> str:
+    return slice_.get("devicesDigest") or devices_digest((slice_.get("spec") or {}).get("devices"))
 
 
 def _owners(meta: dict) -> list[tuple]:
@@ -94,10 +107,9 @@ def equivalent(desired: dict, actual: dict) -> bool:
         return False
     if _owners(dm) != _owners(am):
         return False
-    d, a = desired.get("spec") or {}, actual.get("spec") or {}
-    if comparable_spec(d, quantities=False) == comparable_spec(a, quantities=False):
-        return True  # the common case, without parsing a single quantity
-    return comparable_spec(d) == comparable_spec(a)
+    if comparable_spec(desired.get("spec") or {}) != comparable_spec(actual.get("spec") or {}):
+        return False
+    return _digest_of(desired) == _digest_of(actual)
 
 
 def _immutable(slice_: dict) -> tuple:

@@ -31,6 +31,7 @@ from dra_kwok.log import get_logger
 T = TypeVar("T")
 
 log = get_logger("informer")
+PAGE_SIZE = 500
 
 
 class EventHandler(Generic[T]):
@@ -228,17 +229,28 @@ class Informer(Generic[T]):
         return self._list(**self._selectors, **kwargs, _preload_content=False)
 
     def _relist(self) -> None:
-        self._on_request("list")
-        resp = self._call(_request_timeout=(5, self._request_timeout * 4))
-        try:
-            _raise_for_status(resp)
-            body = json.loads(resp.data)
-        finally:
-            resp.release_conn()
-        new = {}
-        for raw in body.get("items") or []:
-            obj = self._transform(raw)
-            new[self._key(obj)] = obj
+        """LIST in pages of PAGE_SIZE (as client-go's reflector), transforming each page before the next is read,
+        so the transient memory of a re-list is one page of raw JSON, not the whole cluster's."""
+        new: dict[str, T] = {}
+        token: str | None = None
+        while True:
+            self._on_request("list")
+            kwargs: dict[str, Any] = {"limit": PAGE_SIZE}
+            if token:
+                kwargs["_continue"] = token
+            resp = self._call(_request_timeout=(5, self._request_timeout * 4), **kwargs)
+            try:
+                _raise_for_status(resp)
+                body = json.loads(resp.data)
+            finally:
+                resp.release_conn()
+            for raw in body.get("items") or []:
+                obj = self._transform(raw)
+                new[self._key(obj)] = obj
+            token = (body.get("metadata") or {}).get("continue")
+            del body["items"]
+            if not token:
+                break
         with self._lock:
             old = self._items
             self._items, self._index = {}, {}

@@ -22,7 +22,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from dra_kwok.config.types import Config
-from dra_kwok.diff import Action, plan
+from dra_kwok.diff import Action, devices_digest, plan
 from dra_kwok.informer import EventHandler, Informer
 from dra_kwok.kube import SLICES_PATH, Rest
 from dra_kwok.log import get_logger
@@ -57,10 +57,13 @@ def node_transform(kwok_annotation: str) -> Callable[[dict], NodeRecord]:
 
 
 def slice_transform(raw: dict) -> dict:
-    """Keep only what the diff reads (client-go's SetTransform): drops managedFields, the bulk of each object."""
+    """Keep only what the diff reads (client-go's SetTransform): no managedFields, and the devices (the bulk of a
+    slice) as a digest; everything else of the spec stays, for the generation logic and the immutable fields."""
     meta = raw.get("metadata") or {}
     kept = {k: meta[k] for k in ("name", "uid", "resourceVersion", "labels", "annotations", "ownerReferences") if k in meta}
-    return {"metadata": kept, "spec": raw.get("spec") or {}}
+    spec = raw.get("spec") or {}
+    return {"metadata": kept, "spec": {k: v for k, v in spec.items() if k != "devices"},
+            "devicesDigest": devices_digest(spec.get("devices"))}
 
 
 def _slice_node(obj: dict) -> str | None:
