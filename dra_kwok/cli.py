@@ -42,10 +42,19 @@ def version() -> None:
 
 
 def _read(path: str) -> bytes:
+    """The bytes of ``path`` (``-``: stdin), reading at most one byte more than the loader accepts, so that a
+    huge file, /dev/zero or an endless pipe is refused without filling memory."""
+    from dra_kwok.config import ParseError
+    from dra_kwok.config.loader import MAX_INPUT_BYTES
+
     if path == "-":
-        return sys.stdin.buffer.read()
-    with open(path, "rb") as f:
-        return f.read()
+        data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
+    else:
+        with open(path, "rb") as f:
+            data = f.read(MAX_INPUT_BYTES + 1)
+    if len(data) > MAX_INPUT_BYTES:
+        raise ParseError(path, 1, 1, f"input is larger than the limit of {MAX_INPUT_BYTES} bytes (10 MiB)")
+    return data
 
 
 @main.command()
@@ -68,7 +77,10 @@ def validate(files: tuple[str, ...], output: str) -> None:
             entry["errors"].append({"path": "", "message": f"cannot read file: {err.strerror or err}"})
             worst = 2
         except ParseError as err:
-            entry["errors"].append({"path": "", "line": err.line, "column": err.column, "message": err.message})
+            # err.source names the text that line and column count in: the file, or a ConfigMap's data[key]
+            # when that is not a '|' block of the file (then its lines are the value's own)
+            inner = err.source[len(path) + 1 :] if err.source.startswith(f"{path}:") else ""
+            entry["errors"].append({"path": inner, "line": err.line, "column": err.column, "message": err.message})
             worst = 2
         except ConfigInvalid as err:
             problems = list(err.errors)
@@ -128,11 +140,18 @@ def render(file: str, node_file: str | None, labels: str, node_name: str) -> Non
             click.echo(f"{file}: error: {p}", err=True)
         sys.exit(1)
     if node_file:
-        with open(node_file) as f:
-            node = yaml.safe_load(f) or {}
-        meta = node.get("metadata") or {}
-        info = NodeInfo(name=meta.get("name", node_name), uid=meta.get("uid") or "00000000-0000-0000-0000-000000000000",
-                        labels=meta.get("labels") or {})
+        try:
+            node = yaml.safe_load(_read(node_file)) or {}
+            meta = node.get("metadata") or {}
+            labels = meta.get("labels") or {}
+            name, uid = meta.get("name", node_name), meta.get("uid") or "00000000-0000-0000-0000-000000000000"
+            strings = [name, uid, *labels, *labels.values()] if isinstance(labels, dict) else [None]
+            if not all(isinstance(v, str) for v in strings):
+                raise ValueError("metadata.name, metadata.uid and the labels must be strings")
+        except (OSError, ParseError, yaml.YAMLError, RecursionError, AttributeError, ValueError) as err:
+            click.echo(f"error: {node_file}: not a Node manifest: {err}", err=True)
+            sys.exit(2)
+        info = NodeInfo(name=name, uid=uid, labels=labels)
     else:
         try:
             pairs = dict(item.split("=", 1) for item in labels.split(",") if item)

@@ -7,9 +7,13 @@ problem at once, each with a field path and a line number:
 
 1. **Reading** (:class:`ParseError`): the text must be UTF-8 YAML read with a ``SafeLoader`` subclass (no
    ``!!python/...`` tags), with no duplicate mapping keys, at most 10 MiB, nesting at most 64 deep, at most
-   100 aliases and at most 1,000,000 nodes once aliases are expanded (so "billion laughs" documents are
-   refused before anything walks them; recursive aliases are refused too).  Anchors and aliases are
-   otherwise allowed: sharing a device list between mappings is a legitimate use.
+   100 aliases and at most 100,000 nodes once aliases are expanded, counted over the whole input (every
+   document, and the config inside a ConfigMap).  So "billion laughs" documents are refused before anything
+   walks them, and a flood of written nodes is refused while it is read, before it fills memory; recursive
+   aliases are refused too.  (Each node costs tens of microseconds to check downstream: 1,000,000 let a 44 KB
+   file take a minute.)  Anchors and aliases are otherwise allowed: sharing a device list between mappings
+   is a legitimate use.  ``\\u`` escapes that form a UTF-16 surrogate pair (what JSON writes for characters
+   beyond U+FFFF) are joined into that character; a lone surrogate is refused.
 2. **Structure** (:class:`ConfigInvalid`): checked on the plain data *before* dataclasses-json sees it,
    because dataclasses-json drops unknown fields and does not check types.  Unknown fields are errors with a
    "did you mean" suggestion; fields that the driver owns (``nodeName``, ``generation``) or that a 1.34
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Callable, Iterable
@@ -53,7 +58,7 @@ __all__ = [
 MAX_INPUT_BYTES = 10 * 1024 * 1024
 MAX_DEPTH = 64
 MAX_ALIASES = 100
-MAX_EXPANDED_NODES = 1_000_000
+MAX_EXPANDED_NODES = 100_000
 CONFIG_KEY = "config.yaml"
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -117,11 +122,24 @@ _LIST_ATTRIBUTE_KEYS = ("strings", "ints", "bools", "versions")
 # Phase 1: reading YAML.
 
 
+class _Budget:
+    """Nodes read so far, shared by every loader of one input (its documents and any ConfigMap's config)."""
+
+    def __init__(self) -> None:
+        self.written = 0  # nodes composed (aliases not counted): bounds memory while reading
+        self.expanded = 0  # nodes of the finished documents once aliases are expanded: bounds what follows
+
+
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
 class _StrictLoader(yaml.SafeLoader):
     """SafeLoader that refuses duplicate keys, deep nesting and alias floods, and remembers positions."""
 
-    def __init__(self, stream: str) -> None:
+    def __init__(self, stream: str, budget: _Budget | None = None, line_offset: int = 0) -> None:
         super().__init__(stream)
+        self.budget = budget or _Budget()
+        self.line_offset = line_offset  # of a ConfigMap's '|' block in the outer file, for messages
         self._depth = 0
         self.alias_count = 0
         self.node_marks: dict[int, Mark] = {}
@@ -137,6 +155,12 @@ class _StrictLoader(yaml.SafeLoader):
                     self.peek_event().start_mark,
                 )
             return super().compose_node(parent, index)
+        self.budget.written += 1
+        if self.budget.written > MAX_EXPANDED_NODES:
+            raise ComposerError(
+                None, None, f"more than {MAX_EXPANDED_NODES} YAML nodes (mappings, lists, scalars); refusing",
+                self.peek_event().start_mark,
+            )
         opens = self.check_event(yaml.SequenceStartEvent, yaml.MappingStartEvent)
         if opens:
             self._depth += 1
@@ -149,6 +173,34 @@ class _StrictLoader(yaml.SafeLoader):
         finally:
             if opens:
                 self._depth -= 1
+
+    def construct_object(self, node: Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, TypeError, AttributeError, LookupError, ArithmeticError) as exc:
+            # PyYAML's scalar constructors fail with plain exceptions: `!!int x`, `!!timestamp ""`, `!!bool x`,
+            # `!!binary ?`, an int of more than 4300 digits, a date such as 2001-02-30.
+            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+            value = node.value if isinstance(node.value, str) else ""
+            shown = repr(value if len(value) <= 40 else value[:37] + "...")
+            detail = f" ({exc})" if isinstance(exc, ValueError) and len(str(exc)) <= 80 else ""
+            raise ConstructorError(
+                None, None, f"cannot read {shown} as {tag}{detail}; quote it if it is meant as a string",
+                node.start_mark,
+            ) from None
+
+    def construct_scalar(self, node: Node) -> Any:  # type: ignore[override]
+        value = super().construct_scalar(node)  # type: ignore[arg-type]
+        if isinstance(value, str) and _SURROGATE.search(value):  # only \u escapes make these
+            try:  # join pairs, as JSON means them (PyYAML decodes each \u escape alone)
+                value = value.encode("utf-16-le", "surrogatepass").decode("utf-16-le")
+            except UnicodeDecodeError:
+                raise ConstructorError(
+                    None, None, "a \\u escape gives a lone UTF-16 surrogate (U+D800-U+DFFF), which is not a "
+                    "character and cannot be sent as UTF-8; write the character itself or a \\U escape",
+                    node.start_mark,
+                ) from None
+        return value
 
     def construct_mapping(self, node: Node, deep: bool = False) -> dict[Any, Any]:  # type: ignore[override]
         if isinstance(node, MappingNode):
@@ -168,7 +220,7 @@ class _StrictLoader(yaml.SafeLoader):
                     raise ConstructorError(
                         "while constructing a mapping",
                         node.start_mark,
-                        f"found duplicate key {key!r} (first on line {seen[marker].line + 1}); "
+                        f"found duplicate key {key!r} (first on line {seen[marker].line + 1 + self.line_offset}); "
                         "YAML would silently keep only the last one",
                         key_node.start_mark,
                     )
@@ -206,8 +258,9 @@ class _Expansion(Exception):
         self.message = message
 
 
-def _check_expansion(root: Node) -> None:
-    """Refuse documents that are too big or too deep once aliases are expanded, or that are recursive.
+def _check_expansion(root: Node, budget: int = MAX_EXPANDED_NODES) -> int:
+    """Refuse documents that are too big (over ``budget`` nodes) or too deep once aliases are expanded, or
+    that are recursive; return the expanded size.
 
     The walk is memoised per node, so it costs O(written nodes) however big the expansion would be, and it
     never recurses deeper than MAX_DEPTH + 1.
@@ -236,7 +289,7 @@ def _check_expansion(root: Node) -> None:
                 child_size, child_height = walk(child, above + level)
                 size += child_size
                 below = max(below, child_height)
-                if size > MAX_EXPANDED_NODES:
+                if size > budget:
                     raise _Expansion(
                         node, f"more than {MAX_EXPANDED_NODES} nodes once aliases are expanded; refusing "
                         "(possible alias bomb)"
@@ -248,7 +301,7 @@ def _check_expansion(root: Node) -> None:
             raise _Expansion(node, f"nested deeper than {MAX_DEPTH} levels once aliases are expanded; refusing")
         return size, height
 
-    walk(root, 0)
+    return walk(root, 0)[0]
 
 
 @dataclass
@@ -263,6 +316,7 @@ class _Document:
     node_marks: dict[int, Mark]
     key_marks: dict[int, dict[Any, Mark]]
     item_marks: dict[int, list[Mark]]
+    budget: _Budget | None = None
 
     def position(self, mark: Mark | None) -> tuple[int | None, int | None]:
         if mark is None:
@@ -313,10 +367,13 @@ def _yaml_error(exc: Exception, text: str, source: str, line_offset: int = 0, co
     return ParseError(source, 1 + line_offset, 1, f"invalid YAML: {exc}")
 
 
-def _read_documents(text: str, source: str, line_offset: int = 0, column_offset: int = 0) -> list[_Document]:
+def _read_documents(
+    text: str, source: str, line_offset: int = 0, column_offset: int = 0, budget: _Budget | None = None
+) -> list[_Document]:
     """Parse every non-empty document of ``text``; raise ParseError on anything unreadable."""
+    budget = budget or _Budget()
     try:
-        loader = _StrictLoader(text)  # the reader checks for unprintable characters right here
+        loader = _StrictLoader(text, budget, line_offset)  # the reader checks for unprintable characters right here
     except yaml.YAMLError as exc:
         raise _yaml_error(exc, text, source, line_offset, column_offset) from None
     documents: list[_Document] = []
@@ -326,7 +383,7 @@ def _read_documents(text: str, source: str, line_offset: int = 0, column_offset:
             if node is None:  # pragma: no cover - check_node() guarantees a node
                 continue
             try:
-                _check_expansion(node)
+                budget.expanded += _check_expansion(node, MAX_EXPANDED_NODES - budget.expanded)
             except _Expansion as exc:
                 raise ParseError(
                     source,
@@ -341,7 +398,7 @@ def _read_documents(text: str, source: str, line_offset: int = 0, column_offset:
                 continue  # an empty document (e.g. a leading '---')
             documents.append(
                 _Document(data, node, source, line_offset, column_offset,
-                          loader.node_marks, loader.key_marks, loader.item_marks)
+                          loader.node_marks, loader.key_marks, loader.item_marks, budget)
             )
     except ParseError:
         raise
@@ -768,7 +825,7 @@ def _config_from_configmap(document: _Document, outer_text: str, prefix: str) ->
         source, (line_offset, column_offset) = document.source, offsets
     else:
         source, line_offset, column_offset = f"{document.source}:data[{key}]", 0, 0
-    inner = _read_documents(text, source, line_offset, column_offset)
+    inner = _read_documents(text, source, line_offset, column_offset, document.budget)
     if not inner:
         checker.error(f"data[{key}]", "is empty; expected a config with driver and mappings", key_mark)
         return None, checker.errors

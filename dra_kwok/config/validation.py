@@ -396,6 +396,12 @@ def validate(config: Config) -> list[FieldError]:
         else:
             names[mapping.name] = i
     _check_pools(report, config)
+    total = sum(d.count or 1 for m in config.mappings for d in m.resource_slice.devices
+                if isinstance(d.count or 1, int))
+    if total > MAX_COUNT and not errors_only(report.items):
+        # bounds the work (and memory) that rendering this config costs the driver on every node
+        report.error("mappings", f"the mappings publish {total} devices in all; at most {MAX_COUNT} are allowed "
+                     "(a node, and the driver, must be able to hold them): lower the counts")
     if not errors_only(report.items):
         _check_rendered(report, config)
     return report.items

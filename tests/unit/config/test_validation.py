@@ -640,3 +640,19 @@ def test_validate_slice_metadata() -> None:
     body = _body()
     body["metadata"]["ownerReferences"] *= 2
     assert "metadata.ownerReferences" in slice_errors(body)
+
+
+def test_the_total_of_devices_over_all_mappings_is_bounded():
+    """100 mappings of 100,000 devices each: 25 KB of YAML that would cost the driver gigabytes on every node."""
+    import yaml
+
+    from dra_kwok.config import load_config, validate
+
+    text = yaml.safe_dump({"driver": "gpu.example.com", "mappings": [
+        {"name": f"m{i}", "nodeSelectorTerms": [{"matchExpressions": [{"key": "t", "operator": "In", "values": ["a"]}]}],
+         "resourceSlice": {"pool": {"name": f"p{i}"}, "devices": [{"name": "gpu", "count": 100000,
+                                                                   "attributes": {"t": {"string": "x"}}}]}}
+        for i in range(100)]})
+    errors = [str(e) for e in validate(load_config(text)) if e.severity == "error"]
+    assert errors == ["mappings: the mappings publish 10000000 devices in all; at most 100000 are allowed (a node, "
+                      "and the driver, must be able to hold them): lower the counts"]
