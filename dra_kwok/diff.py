@@ -18,7 +18,6 @@ Only slices passed in `actual` are ever touched; the caller passes only slices c
 
 from __future__ import annotations
 
-import copy
 import functools
 import hashlib
 import json
@@ -118,10 +117,13 @@ def _immutable(slice_: dict) -> tuple:
 
 
 def _with_generation(desired: dict, generation: int, actual: dict | None) -> dict:
-    body = copy.deepcopy(desired)
-    body["spec"]["pool"]["generation"] = generation
+    """The body to send: the desired one with the generation (and, for an update, the stored resourceVersion and
+    the labels and annotations others added). Copies only what it changes; the devices are shared, not copied."""
+    spec = desired["spec"]
+    body = {**desired, "metadata": dict(desired.get("metadata") or {}),
+            "spec": {**spec, "pool": {**spec["pool"], "generation": generation}}}
     if actual is not None:
-        meta, am = body.setdefault("metadata", {}), actual.get("metadata") or {}
+        meta, am = body["metadata"], actual.get("metadata") or {}
         meta["resourceVersion"] = am.get("resourceVersion")
         meta["labels"] = {**(am.get("labels") or {}), **(meta.get("labels") or {})}
         if am.get("annotations"):
