@@ -32,6 +32,7 @@ from dra_kwok.store import UNKNOWN, Store
 from dra_kwok.workqueue import WorkQueue
 
 NAME = "resourceslice"
+DELETED = object()  # marks a slice whose last write of ours was its deletion
 CLUSTER_KEY = ("cluster", "")
 log = get_logger("controller.resourceslice")
 
@@ -96,6 +97,7 @@ class ResourceSliceController:
         self.can_write = can_write
         self.queue = WorkQueue(NAME, metrics.queue)
         self._settled: dict[Hashable, tuple] = {}  # key -> the inputs of its last reconcile that wrote nothing
+        self._expected: dict[str, object] = {}  # slice name -> what our last write of it left (see _expect)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         core, resource = client.CoreV1Api(api), client.ResourceV1Api(api)
@@ -262,8 +264,25 @@ class ResourceSliceController:
         else:
             self._settled.pop(key, None)  # a node that is gone and has no slices: forget it
 
+    def _expect(self, action: Action) -> None:
+        """Remember what this write will leave on the server, before sending it: the watch event of our own write
+        often arrives before the response does, and must not queue the key again (measured: 60% extra reconciles)."""
+        if action.verb == "delete":
+            self._expected[action.name] = DELETED
+        else:
+            spec = action.body["spec"]  # type: ignore[index]
+            self._expected[action.name] = (devices_digest(spec.get("devices")), spec["pool"]["generation"])
+
+    def is_own_write(self, obj: dict, deleted: bool = False) -> bool:
+        """Is this watched state exactly what our last write of that slice left? Then there is nothing to do."""
+        expected = self._expected.get(obj["metadata"]["name"])
+        if deleted:
+            return expected is DELETED
+        return expected == (obj.get("devicesDigest"), (obj["spec"].get("pool") or {}).get("generation"))
+
     def _apply(self, action: Action) -> None:
         obj: dict = {}
+        self._expect(action)
         try:
             if action.verb == "create":
                 obj = self.rest.post(SLICES_PATH, action.body)  # type: ignore[arg-type]
@@ -321,14 +340,16 @@ class _SliceEvents(EventHandler[dict]):
         self.ctrl = ctrl
 
     def on_add(self, obj: dict) -> None:
-        if self.ctrl.synced():
+        if self.ctrl.synced() and not self.ctrl.is_own_write(obj):
             self.ctrl.slice_changed(obj)
 
     def on_update(self, old: dict, new: dict) -> None:
-        self.ctrl.slice_changed(new)
+        if not self.ctrl.is_own_write(new):
+            self.ctrl.slice_changed(new)
 
     def on_delete(self, obj: dict) -> None:
-        self.ctrl.slice_changed(obj)
+        if not self.ctrl.is_own_write(obj, deleted=True):
+            self.ctrl.slice_changed(obj)
 
 
 _WRITE_MESSAGES = {"create": "Created ResourceSlice", "update": "Updated ResourceSlice", "delete": "Deleted ResourceSlice"}
