@@ -578,8 +578,8 @@ def validate_slice(body: dict[str, Any]) -> list[FieldError]:
         report.extend("metadata.name", dns_subdomain_errors(str(name), "name"))
     labels = metadata.get("labels") or {}
     for key, value in labels.items():
-        report.extend(f"metadata.labels", label_key_errors(str(key)))
-        report.extend(f"metadata.labels", label_value_errors(str(value)) if isinstance(value, str)
+        report.extend("metadata.labels", label_key_errors(str(key)))
+        report.extend("metadata.labels", label_value_errors(str(value)) if isinstance(value, str)
                       else ["label values must be strings"])
     controllers = 0
     for i, owner in enumerate(metadata.get("ownerReferences") or []):

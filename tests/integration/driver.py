@@ -60,9 +60,14 @@ def ensure_namespace(api: client.ApiClient, name: str) -> None:
             raise
 
 
-def put_configmap(api: client.ApiClient, namespace: str, name: str, text: str) -> None:
+def put_configmap(api: client.ApiClient, namespace: str, name: str, text: str | None = None,
+                  data: dict[str, str] | None = None, binary: dict[str, str] | None = None) -> None:
+    """Create or replace a ConfigMap: `text` as its config.yaml, or any `data` (and `binaryData`)."""
     core = client.CoreV1Api(api)
-    body = {"metadata": {"name": name, "namespace": namespace}, "data": {"config.yaml": text}}
+    body: dict = {"metadata": {"name": name, "namespace": namespace},
+                  "data": data if data is not None else {"config.yaml": text}}
+    if binary:
+        body["binaryData"] = binary
     try:
         core.replace_namespaced_config_map(name, namespace, body)
     except ApiException as err:

@@ -21,10 +21,9 @@ from pathlib import Path
 import pytest
 import yaml
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
 from tests.helpers import wait_for
-from tests.integration.driver import config_text, http_get, mapping, metric, run_manager
+from tests.integration.driver import config_text, http_get, mapping, metric, put_configmap, run_manager
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -45,16 +44,7 @@ hostile = _load_cases()
 
 
 def _put(api: client.ApiClient, namespace: str, data: dict[str, str], binary: dict[str, str] | None = None) -> None:
-    body = {"metadata": {"name": CONFIGMAP, "namespace": namespace}, "data": data}
-    if binary:
-        body["binaryData"] = binary
-    core = client.CoreV1Api(api)
-    try:
-        core.replace_namespaced_config_map(CONFIGMAP, namespace, body)
-    except ApiException as err:
-        if err.status != 404:
-            raise
-        core.create_namespaced_config_map(namespace, body)
+    put_configmap(api, namespace, CONFIGMAP, data=data, binary=binary)
 
 
 def _invalid_config_events(api: client.ApiClient, namespace: str) -> dict[str, tuple[int, str]]:

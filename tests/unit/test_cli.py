@@ -40,7 +40,8 @@ def test_validate_valid_files_exit_0():
     assert result.output.count(": valid") == 4
 
 
-def test_validate_invalid_exits_1_with_every_error_and_its_path(tmp_path):
+def _bad_config(tmp_path: Path, devices_line: str) -> Path:
+    """An invalid driver name and mapping name, and the given devices line."""
     bad = tmp_path / "bad.yaml"
     bad.write_text(
         "driver: karpenter.sh/dra-kwok-driver\n"
@@ -49,24 +50,20 @@ def test_validate_invalid_exits_1_with_every_error_and_its_path(tmp_path):
         "    nodeSelectorTerms: [{matchExpressions: [{key: type, operator: In, values: [gpu]}]}]\n"
         "    resourceSlice:\n"
         "      pool: {name: gpu}\n"
-        "      devcies: []\n"
+        f"      {devices_line}\n"
     )
+    return bad
+
+
+def test_validate_invalid_exits_1_with_every_error_and_its_path(tmp_path):
+    bad = _bad_config(tmp_path, "devcies: []")
     result = run("validate", str(bad))
     assert result.exit_code == 1
     assert "mappings[0].resourceSlice.devcies" in result.output and "devices" in result.output
 
 
 def test_validate_reports_all_errors_not_the_first(tmp_path):
-    bad = tmp_path / "bad.yaml"
-    bad.write_text(
-        "driver: karpenter.sh/dra-kwok-driver\n"
-        "mappings:\n"
-        "  - name: Bad_Name\n"
-        "    nodeSelectorTerms: [{matchExpressions: [{key: type, operator: In, values: [gpu]}]}]\n"
-        "    resourceSlice:\n"
-        "      pool: {name: gpu}\n"
-        "      devices: [{name: GPU_0}]\n"
-    )
+    bad = _bad_config(tmp_path, "devices: [{name: GPU_0}]")
     result = run("validate", "--output", "json", str(bad))
     assert result.exit_code == 1
     [entry] = json.loads(result.output)
