@@ -13,6 +13,7 @@ help: ## list the targets
 
 install: ## install dra-kwok and its test dependencies (editable)
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@if command -v pyenv >/dev/null; then pyenv rehash; fi
 
 binaries: ## build (or find cached) kube-apiserver, kube-scheduler, kube-controller-manager, kubectl
 	@if [ -n "$$KUBEBUILDER_ASSETS" ]; then echo "controlplane: using KUBEBUILDER_ASSETS=$$KUBEBUILDER_ASSETS"; \
