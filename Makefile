@@ -5,7 +5,7 @@ K8S_VERSION ?= $(shell cat hack/controlplane/K8S_VERSION)
 export K8S_VERSION
 PYTEST_ARGS ?=
 
-.PHONY: help install binaries test test-unit test-integration test-e2e lint cluster-up cluster-down \
+.PHONY: help deps install binaries test test-unit test-integration test-e2e lint cluster-up cluster-down \
         demo demo-down bench deploy undeploy
 
 help: ## list the targets
@@ -15,11 +15,14 @@ install: ## install dra-kwok and its test dependencies (editable)
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	@if command -v pyenv >/dev/null; then pyenv rehash; fi
 
+deps: # install the package unless it (and its test extras) already are: `make demo` / `make test` on a fresh clone
+	@$(PYTHON) -c "import importlib.metadata as m, hypothesis, pytest_mock; m.version('dra-kwok')" 2>/dev/null || $(MAKE) install
+
 binaries: ## build (or find cached) kube-apiserver, kube-scheduler, kube-controller-manager, kubectl
 	@if [ -n "$$KUBEBUILDER_ASSETS" ]; then echo "controlplane: using KUBEBUILDER_ASSETS=$$KUBEBUILDER_ASSETS"; \
 	 else hack/controlplane/build.sh; fi
 
-test: binaries ## the whole suite: unit, integration (real apiserver), e2e (real scheduler); then a leak check
+test: deps binaries ## the whole suite: unit, integration (real apiserver), e2e (real scheduler); then a leak check
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 	$(PYTHON) -m dra_kwok.testing.controlplane leaks
 
@@ -35,7 +38,7 @@ test-e2e: binaries ## with the real kube-scheduler and kube-controller-manager
 lint: ## static checks of the Dockerfile
 	hadolint Dockerfile
 
-cluster-up: binaries ## start a local control plane and print `export KUBECONFIG=...`
+cluster-up: deps binaries ## start a local control plane and print `export KUBECONFIG=...`
 	@$(PYTHON) -m dra_kwok.testing.controlplane up
 
 cluster-down: ## stop what cluster-up started
@@ -73,7 +76,7 @@ bench: binaries ## benchmark dra-kwok vs a raw-client baseline (BENCH_ARGS="--no
 	$(PYTHON) bench/bench.py $(BENCH_ARGS)
 
 # ---------------------------------------------------------------------------------------------------- demo
-demo: binaries ## the main job on an embedded local cluster: KWOK nodes, fake GPUs, a scheduled DRA pod
+demo: deps binaries ## the main job on an embedded local cluster: KWOK nodes, fake GPUs, a scheduled DRA pod
 	@$(PYTHON) -m dra_kwok.testing.demo up
 
 demo-down: ## stop the demo's driver and control plane
