@@ -131,10 +131,6 @@ class Informer(Generic[T]):
                 if not bucket:
                     del self._index[self._index_fn(obj)]
 
-    def keys(self) -> list[str]:
-        with self._lock:
-            return list(self._items)
-
     def __len__(self) -> int:
         with self._lock:
             return len(self._items)

@@ -102,6 +102,8 @@ class Manager:
                     out[f"informer-{inf.name}"] = (
                         "thread died" if not inf.alive() else "watch stuck past its timeouts" if inf.stuck() else None
                     )
+            if isinstance(self.source, FileConfigSource):
+                out["config-file"] = None if self.source.alive() else "reload thread died"
             if self.slices.workers_started:
                 out["reconcilers"] = None if self.slices.workers_alive() else "worker died"
             if self.elector is not None and self.elector.started:

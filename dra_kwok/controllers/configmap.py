@@ -127,9 +127,6 @@ class ConfigMapController(_Accepting):
             self._synced.set()
         return self._synced.is_set()
 
-    def alive(self) -> bool:
-        return self.informer.alive()
-
     def apply(self, cm: dict) -> None:
         meta = cm["metadata"]
         source = f"configmap {self.namespace}/{self.name}"
@@ -193,7 +190,8 @@ class FileConfigSource(_Accepting):
         return self._synced.is_set()
 
     def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        """The reload thread runs (or has not been started yet)."""
+        return self._thread is None or self._thread.is_alive()
 
     def _loop(self) -> None:
         while not self._stop.wait(self.poll_interval):

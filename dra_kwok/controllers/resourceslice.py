@@ -306,9 +306,6 @@ class ResourceSliceController:
         rv = (obj.get("metadata") or {}).get("resourceVersion")
         log.v(3).info(_WRITE_MESSAGES[action.verb], slice=action.name, **({"resourceVersion": rv} if rv else {}))
 
-    def pending(self) -> bool:
-        return not self.queue.idle()
-
     def _count_kwok(self) -> tuple[int, int]:
         cfg = self.store.get()
         kwok = [n for n in self.nodes.list() if n.kwok]

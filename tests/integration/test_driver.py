@@ -302,3 +302,20 @@ def test_two_replicas_with_leader_election_one_writes_and_failover_within_20s(ap
             env.node("c")
             wait_for(lambda: env.slices("c"), timeout=5, message="the new leader writes")
             assert time.monotonic() - t0 < 20
+
+
+def test_local_config_file_mode_reloads_the_file_and_reports_its_thread(api, env, tmp_path):
+    from tests.integration.driver import config_text
+
+    env.node("a")
+    path = tmp_path / "config.yaml"
+    path.write_text(config_text(env.driver, [mapping("gpu", env.tag)]))
+    with run_manager(env.cp, env.namespace, config_file=str(path)) as drv:
+        wait_for(lambda: env.slices("a"), message="slices from the file")
+        changed = mapping("gpu", env.tag)
+        changed["resourceSlice"]["devices"][0]["attributes"]["type"] = {"string": "from-the-file"}
+        path.write_text(config_text(env.driver, [changed]))
+        wait_for(lambda: env.slices("a")[0]["spec"]["devices"][0]["attributes"]["type"]["string"] == "from-the-file",
+                 timeout=5, message="the edited file applied")
+        code, verbose = http_get(drv.health_url + "/healthz?verbose")
+        assert code == 200 and "[+]config-file ok" in verbose
