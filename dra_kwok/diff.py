@@ -40,6 +40,7 @@ class Action:
     body: dict | None = None  # create/update: the full object to send
     uid: str | None = None  # delete: precondition, so a re-created object of the same name is never deleted
     resource_version: str | None = None  # delete: precondition
+    digest: str | None = None  # create/update: devices_digest of the body's devices, computed once by the plan
 
 
 def pool_key(slice_: dict) -> tuple[str, str]:
@@ -52,11 +53,21 @@ def _generation(slice_: dict) -> int:
 
 
 def _prune(value: Any) -> Any:
-    """Drop what the server omits when empty (None, [], {}, False), recursively."""
-    if isinstance(value, dict):
-        out = {k: _prune(v) for k, v in value.items()}
-        return {k: v for k, v in out.items() if v not in (None, [], {}, False)}
-    if isinstance(value, list):
+    """Drop what the server omits (null, and empty lists and maps: `omitempty` on slices, maps and pointers),
+    recursively. `false`, `0` and `""` stay: every such field we set is a pointer (`{"bool": false}`,
+    `{"int": 0}`), which the server keeps."""
+    if type(value) is dict:
+        out = {}
+        for k, v in value.items():
+            if type(v) is dict or type(v) is list:
+                v = _prune(v)
+                if not v:
+                    continue
+            elif v is None:
+                continue
+            out[k] = v
+        return out
+    if type(value) is list:
         return [_prune(v) for v in value]
     return value
 
@@ -82,7 +93,7 @@ def devices_digest(devices: list | None) -> str:
     cache keeps this instead of the devices themselves: at 10,000 slices of 8 devices that is ~150 MiB less."""
     pruned = _prune(list(devices or []))
     for device in pruned:
-        for cap in (device.get("capacity") or {}).values():
+        for cap in (device.get("capacity") or {}).values():  # new containers (_prune): safe to edit
             if isinstance(cap, dict) and "value" in cap:
                 cap["value"] = _quantity(cap["value"])
     return hashlib.sha256(json.dumps(pruned, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
@@ -99,7 +110,8 @@ def _owners(meta: dict) -> list[tuple]:
     )
 
 
-def equivalent(desired: dict, actual: dict) -> bool:
+def equivalent(desired: dict, actual: dict, digest: str | None = None) -> bool:
+    """`digest`: the desired devices' digest, when the caller has it already."""
     dm, am = desired.get("metadata") or {}, actual.get("metadata") or {}
     labels = am.get("labels") or {}
     if any(labels.get(k) != v for k, v in (dm.get("labels") or {}).items()):
@@ -108,7 +120,7 @@ def equivalent(desired: dict, actual: dict) -> bool:
         return False
     if comparable_spec(desired.get("spec") or {}) != comparable_spec(actual.get("spec") or {}):
         return False
-    return _digest_of(desired) == _digest_of(actual)
+    return (digest or _digest_of(desired)) == _digest_of(actual)
 
 
 def _immutable(slice_: dict) -> tuple:
@@ -142,11 +154,12 @@ def plan_pool(desired: Pool | None, actual: list[dict]) -> list[Action]:
         return [_delete(a) for a in sorted(actual, key=lambda s: s["metadata"]["name"])]
     by_name = {a["metadata"]["name"]: a for a in actual}
     wanted = {d["metadata"]["name"]: d for d in desired.slices}
+    digests = {name: _digest_of(d) for name, d in wanted.items()}  # every one is compared or created
     obsolete = [a for name, a in by_name.items() if name not in wanted or _immutable(a) != _immutable(wanted[name])]
     obsolete_names = {a["metadata"]["name"] for a in obsolete}
     matched = {n: (d, by_name[n]) for n, d in wanted.items() if n in by_name and n not in obsolete_names}
     to_create = [n for n in wanted if n not in matched]
-    changed = [n for n, (d, a) in matched.items() if not equivalent(d, a)]
+    changed = [n for n, (d, a) in matched.items() if not equivalent(d, a, digests[n])]
     top = max((_generation(a) for a in actual), default=None)
 
     actions = [_delete(a) for a in sorted(obsolete, key=lambda s: s["metadata"]["name"])]
@@ -160,9 +173,10 @@ def plan_pool(desired: Pool | None, actual: list[dict]) -> list[Action]:
         generation, rewrite = top + 1, list(matched)
     for name in sorted(rewrite):
         d, a = matched[name]
-        actions.append(Action("update", name, body=_with_generation(d, generation, a)))
+        actions.append(Action("update", name, body=_with_generation(d, generation, a), digest=digests[name]))
     for name in sorted(to_create):
-        actions.append(Action("create", name, body=_with_generation(wanted[name], generation, None)))
+        actions.append(Action("create", name, body=_with_generation(wanted[name], generation, None),
+                              digest=digests[name]))
     return actions
 
 

@@ -50,7 +50,6 @@ class Informer(Generic[T]):
         name: str,
         list_func: Callable[..., Any],
         transform: Callable[[dict], T],
-        key: Callable[[T], str],
         handler: EventHandler[T] | None = None,
         *,
         namespace: str | None = None,
@@ -66,7 +65,6 @@ class Informer(Generic[T]):
         self.name = name
         self._list = list_func
         self._transform = transform
-        self._key = key
         self._handler = handler or EventHandler()
         self._namespace = namespace
         self._selectors = {
@@ -144,10 +142,21 @@ class Informer(Generic[T]):
                 if key is not None:
                     self._pop(key)
                 return
+            k = meta_key(raw)
+            if self._same_version(k, raw):
+                return  # its watch event came first and is in the cache already: no second transform
             obj = self._transform(raw)
-            k = self._key(obj)
             if not self._older(self._items.get(k) or self._tombstones.get(k), obj):
                 self._put(k, obj)
+
+    def _same_version(self, k: str, raw: dict) -> bool:
+        """Does the cache hold this very state already? One resourceVersion is one state of one object, so the
+        watch event of our own write and that write's response, whichever comes second, need no transform."""
+        if self._version is None:
+            return False
+        cached = self._items.get(k)
+        rv = (raw.get("metadata") or {}).get("resourceVersion")
+        return cached is not None and rv is not None and self._version(cached) == rv
 
     def _older(self, cached: T | None, obj: T) -> bool:
         """Is `obj` older than what the cache holds? Our own write's response can come back after the watch
@@ -241,8 +250,7 @@ class Informer(Generic[T]):
             finally:
                 resp.release_conn()
             for raw in body.get("items") or []:
-                obj = self._transform(raw)
-                new[self._key(obj)] = obj
+                new[meta_key(raw)] = self._transform(raw)
             token = (body.get("metadata") or {}).get("continue")
             del body["items"]
             if not token:
@@ -308,9 +316,13 @@ class Informer(Generic[T]):
         if kind == "BOOKMARK":
             self._rv = rv or self._rv
             return
-        obj = self._transform(raw)
-        k = self._key(obj)
+        k = meta_key(raw)
         self._rv = rv or self._rv
+        if kind != "DELETED":
+            with self._lock:
+                if self._same_version(k, raw):
+                    return  # our own write, recorded by mutate(): nothing changed, nothing to notify
+        obj = self._transform(raw)
         with self._lock:
             if kind != "DELETED" and self._older(self._items.get(k), obj):
                 return  # our own write, recorded by mutate(), is already newer than this event
@@ -336,6 +348,12 @@ class Informer(Generic[T]):
             fn(*args)
         except Exception as err:
             log.error("Event handler failed", err=f"{type(err).__name__}: {err}", informer=self.name)
+
+
+def meta_key(raw: dict) -> str:
+    """client-go's MetaNamespaceKeyFunc: `<namespace>/<name>`, or `<name>` for a cluster-scoped object."""
+    meta = raw.get("metadata") or {}
+    return f"{meta['namespace']}/{meta.get('name', '')}" if meta.get("namespace") else meta.get("name", "")
 
 
 def _raise_for_status(resp: Any) -> None:

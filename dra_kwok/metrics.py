@@ -47,6 +47,7 @@ class Metrics:
             "rest_client_requests_total", "Number of HTTP requests, partitioned by status code, method, and resource.",
             ["code", "method", "resource"], registry=r,
         )
+        self._request_children: dict[tuple[str, str, int], Counter] = {}
         self.queue = QueueMetrics(r)
         # dra-kwok
         self.slices_managed = Gauge(
@@ -69,4 +70,9 @@ class Metrics:
         )
 
     def observe_request(self, method: str, resource: str, code: int) -> None:
-        self.requests.labels(code=str(code) if code else "<error>", method=method.upper(), resource=resource).inc()
+        key = (method, resource, code)
+        child = self._request_children.get(key)
+        if child is None:  # labels() once per combination: it is on the path of every request
+            child = self._request_children[key] = self.requests.labels(
+                code=str(code) if code else "<error>", method=method.upper(), resource=resource)
+        child.inc()

@@ -54,10 +54,11 @@ validation rejects unknown placeholders and strings that could expand beyond 64 
 ---------
 Every public render function takes ``check: bool = True``.  With ``check=True`` each rendered body goes through
 :func:`~dra_kwok.config.validation.validate_slice` (the apiserver's rules) and a pool's device names must be
-unique; any problem raises :class:`RenderError` — the last safety net so that the controller never sends an
-invalid object.  ``check=False`` renders invalid configs *as written* (129 devices in one slice, a bad
-attribute key, ``resourceSliceCount: 0``) so that a test can send them to a real apiserver and compare its
-verdict with ours.
+unique; any problem raises :class:`RenderError`.  ``check=False`` renders invalid configs *as written* (129
+devices in one slice, a bad attribute key, ``resourceSliceCount: 0``) so that a test can send them to a real
+apiserver and compare its verdict with ours.  The controller also renders with ``check=False``: it only ever
+holds configs that passed ``validate()``, which already checked every pool for a worst-case node, and a valid
+config renders valid slices for every node (a property test proves it).
 """
 
 from __future__ import annotations

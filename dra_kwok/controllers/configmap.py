@@ -107,7 +107,7 @@ class ConfigMapController(_Accepting):
         self.can_record = can_record
         observe = lambda verb: metrics.observe_request(verb.upper(), "configmaps", 200)  # noqa: E731
         self.informer: Informer[dict] = Informer(
-            "configmap", client.CoreV1Api(api).list_namespaced_config_map, _keep, key=lambda cm: cm["metadata"]["name"],
+            "configmap", client.CoreV1Api(api).list_namespaced_config_map, _keep,
             handler=_Events(self), namespace=namespace, field_selector=f"metadata.name={name}",
             watch_timeout=watch_timeout, request_timeout=request_timeout, on_request=observe,
         )

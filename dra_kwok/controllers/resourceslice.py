@@ -57,14 +57,15 @@ def node_transform(kwok_annotation: str) -> Callable[[dict], NodeRecord]:
     return transform
 
 
-def slice_transform(raw: dict) -> dict:
+def slice_transform(raw: dict, digest: str | None = None) -> dict:
     """Keep only what the diff reads (client-go's SetTransform): no managedFields, and the devices (the bulk of a
-    slice) as a digest; everything else of the spec stays, for the generation logic and the immutable fields."""
+    slice) as a digest; everything else of the spec stays, for the generation logic and the immutable fields.
+    `digest`: the devices' digest, when the caller knows it already."""
     meta = raw.get("metadata") or {}
     kept = {k: meta[k] for k in ("name", "uid", "resourceVersion", "labels", "annotations", "ownerReferences") if k in meta}
     spec = raw.get("spec") or {}
     return {"metadata": kept, "spec": {k: v for k, v in spec.items() if k != "devices"},
-            "devicesDigest": devices_digest(spec.get("devices"))}
+            "devicesDigest": digest or devices_digest(spec.get("devices"))}
 
 
 def _slice_node(obj: dict) -> str | None:
@@ -90,7 +91,6 @@ class ResourceSliceController:
         can_write: Callable[[], bool] = lambda: True,
     ) -> None:
         self.store = store
-        self.metrics = metrics
         self.rest = Rest(api, metrics.observe_request, timeout=(5.0, request_timeout))
         self.resync_period = resync_period
         self.workers = workers
@@ -98,26 +98,32 @@ class ResourceSliceController:
         self.queue = WorkQueue(NAME, metrics.queue)
         self._settled: dict[Hashable, tuple] = {}  # key -> the inputs of its last reconcile that wrote nothing
         self._expected: dict[str, object] = {}  # slice name -> what our last write of it left (see _expect)
+        self._sent: dict[str, tuple[list, str]] = {}  # slice name -> (devices, digest) of a write not yet seen back
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         core, resource = client.CoreV1Api(api), client.ResourceV1Api(api)
         observe = lambda resource_name: (lambda verb: metrics.observe_request(verb.upper(), resource_name, 200))  # noqa: E731
         self.nodes: Informer[NodeRecord] = Informer(
-            "nodes", core.list_node, node_transform(kwok_annotation), key=lambda n: n.info.name,
+            "nodes", core.list_node, node_transform(kwok_annotation),
             handler=_NodeEvents(self), watch_timeout=watch_timeout, request_timeout=request_timeout,
             on_request=observe("nodes"),
         )
         self.slices: Informer[dict] = Informer(
-            "resourceslices", resource.list_resource_slice, slice_transform, key=lambda s: s["metadata"]["name"],
+            "resourceslices", resource.list_resource_slice, self._transform,
             handler=_SliceEvents(self), label_selector=f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}",
             watch_timeout=watch_timeout, request_timeout=request_timeout, on_request=observe("resourceslices"),
             index=_slice_node, version=lambda s: s["metadata"].get("resourceVersion"),
         )
         store.on_change(self._config_changed)
         metrics.max_concurrent.labels(controller=NAME).set(workers)
-        metrics.reconcile_errors.labels(controller=NAME)  # exported as 0 from the start, as controller-runtime does
-        for result in ("success", "error"):
-            metrics.reconcile_total.labels(controller=NAME, result=result)
+        # children bound once (labels() takes a lock and a lookup; a write would call it 6 times), and exported as
+        # 0 from the start, as controller-runtime does
+        self._active = metrics.active_workers.labels(controller=NAME)
+        self._errors = metrics.reconcile_errors.labels(controller=NAME)
+        self._reconcile_time = metrics.reconcile_time.labels(controller=NAME)
+        self._reconciles = {r: metrics.reconcile_total.labels(controller=NAME, result=r) for r in ("success", "error")}
+        self._writes = {(v, r): metrics.writes.labels(verb=v, result=r)
+                        for v in ("create", "update", "delete") for r in ("success", "error")}
         # evaluated at scrape time, so the hot path pays nothing for them
         metrics.slices_managed.set_function(lambda: len(self.slices))
         metrics.kwok_nodes.labels(state="all").set_function(lambda: self._count_kwok()[0])
@@ -202,33 +208,37 @@ class ResourceSliceController:
             self.queue.update_processing_metrics()
             if key is None:
                 continue
-            self.metrics.active_workers.labels(controller=NAME).inc()
+            self._active.inc()
             start = time.monotonic()
             try:
                 self.reconcile(key)
             except Exception as err:
                 result = "error"
-                self.metrics.reconcile_errors.labels(controller=NAME).inc()
+                self._errors.inc()
                 delay = self.queue.add_rate_limited(key)
                 log.error("Reconciler error", err=_describe(err), key="/".join(key), backoff=f"{delay:.3f}s")
             else:
                 result = "success"
                 self.queue.forget(key)
             finally:
-                self.metrics.active_workers.labels(controller=NAME).dec()
-                self.metrics.reconcile_time.labels(controller=NAME).observe(time.monotonic() - start)
+                self._active.dec()
+                self._reconcile_time.observe(time.monotonic() - start)
                 self.queue.done(key)
-            self.metrics.reconcile_total.labels(controller=NAME, result=result).inc()
+            self._reconciles[result].inc()
 
     def desired_and_actual(self, key: Hashable):
         cfg = self.store.get()
         kind, name = key  # type: ignore[misc]
+        # check=False: the store only ever holds configs that passed validate(), which renders every pool of the
+        # config for a worst-case node through the same validate_slice, and the renderer keeps any node valid
+        # (tests/unit/config/test_properties.py proves it on generated configs and nodes). Checking every node's
+        # slices again cost a third of the render, and the apiserver still refuses what would be invalid.
         if kind == "node":
             rec = self.nodes.get(name)
-            desired = render_node(cfg, rec.info) if isinstance(cfg, Config) and rec and rec.kwok else []
+            desired = render_node(cfg, rec.info, check=False) if isinstance(cfg, Config) and rec and rec.kwok else []
             return desired, self.slices.by_index(name)
         kwok = [r.info for r in self.nodes.list() if r.kwok]
-        desired = render_cluster(cfg, kwok) if isinstance(cfg, Config) else []
+        desired = render_cluster(cfg, kwok, check=False) if isinstance(cfg, Config) else []
         return desired, self.slices.by_index(None)
 
     def _inputs(self, key: Hashable, revision: int) -> tuple:
@@ -271,7 +281,18 @@ class ResourceSliceController:
             self._expected[action.name] = DELETED
         else:
             spec = action.body["spec"]  # type: ignore[index]
-            self._expected[action.name] = (devices_digest(spec.get("devices")), spec["pool"]["generation"])
+            digest = action.digest or devices_digest(spec.get("devices"))
+            self._expected[action.name] = (digest, spec["pool"]["generation"])
+            self._sent[action.name] = (spec.get("devices") or [], digest)
+
+    def _transform(self, raw: dict) -> dict:
+        """slice_transform, reusing the digest of what we sent when the server sent the same devices back (our own
+        write's response or watch event, whichever comes first: the second has the same resourceVersion and is not
+        transformed at all), so that a write costs one digest, not two."""
+        sent = self._sent.pop((raw.get("metadata") or {}).get("name"), None)
+        if sent is not None and sent[0] == (raw.get("spec") or {}).get("devices"):
+            return slice_transform(raw, sent[1])
+        return slice_transform(raw)
 
     def is_own_write(self, obj: dict, deleted: bool = False) -> bool:
         """Is this watched state exactly what our last write of that slice left? Then there is nothing to do."""
@@ -300,9 +321,10 @@ class ResourceSliceController:
                         raise
                 self.slices.mutate(None, key=action.name)
         except Exception:
-            self.metrics.writes.labels(verb=action.verb, result="error").inc()
+            self._sent.pop(action.name, None)
+            self._writes[action.verb, "error"].inc()
             raise
-        self.metrics.writes.labels(verb=action.verb, result="success").inc()
+        self._writes[action.verb, "success"].inc()
         rv = (obj.get("metadata") or {}).get("resourceVersion")
         log.v(3).info(_WRITE_MESSAGES[action.verb], slice=action.name, **({"resourceVersion": rv} if rv else {}))
 

@@ -9,7 +9,7 @@ import pytest
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
-from dra_kwok.kube import SLICES_PATH, Rest
+from dra_kwok.kube import SLICES_PATH, Rest, new_api_client
 from dra_kwok.testing.controlplane import _get
 from tests.helpers import create_node, kwok_node, wait_for
 
@@ -102,3 +102,24 @@ def test_controller_manager_garbage_collects_orphans(controller_manager, api, un
             return err.status == 404
 
     wait_for(gone, timeout=60, message="the garbage collector to delete the dependent")
+
+
+def test_rest_rereads_the_token_from_the_configuration_every_auth_refresh(control_plane, mocker):
+    """Rest caches the auth header (re-reading it costs a proxy-environment scan per request) but not forever: a
+    rotated token is picked up within AUTH_REFRESH seconds (the clock is the seam)."""
+    api = new_api_client(str(control_plane.kubeconfig))
+    try:
+        now = [1000.0]
+        mocker.patch("dra_kwok.kube.time.monotonic", side_effect=lambda: now[0])
+        rest = Rest(api)
+        assert rest.get("/version")["gitVersion"]
+        api.configuration.refresh_api_key_hook = None  # the kubeconfig's hook would restore the good token
+        api.configuration.api_key["BearerToken"] = "Bearer not-a-valid-token"
+        now[0] += Rest.AUTH_REFRESH - 1
+        assert rest.get("/version")["gitVersion"]  # still the cached header
+        now[0] += 2
+        with pytest.raises(ApiException) as err:
+            rest.get("/version")
+        assert err.value.status == 401
+    finally:
+        api.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 
-from dra_kwok.diff import equivalent, plan, plan_pool
+from dra_kwok.diff import devices_digest, equivalent, plan, plan_pool
 from dra_kwok.render import Pool
 
 DRIVER = "gpu.example.com"
@@ -52,6 +52,29 @@ def test_server_canonical_quantities_and_dropped_empty_fields_are_equal():
     actual = stored(body("s0", ["a"], capacity="1Gi"))
     desired["spec"]["devices"][0]["attributes"] = {}
     assert equivalent(desired, actual)
+
+
+def test_false_zero_and_empty_string_attributes_are_values_not_absences():
+    """The server keeps `{"bool": false}` and `{"int": 0}` (pointer fields): removing one is a change."""
+    actual = stored(body("s0", ["a"]))
+    for value in ({"bool": False}, {"int": 0}, {"string": ""}):
+        desired = body("s0", ["a"])
+        desired["spec"]["devices"][0]["attributes"] = {"x": value}
+        assert not equivalent(desired, actual), value
+        assert equivalent(desired, stored(desired)), value
+    as_int, as_bool = body("s0", ["a"]), stored(body("s0", ["a"]))
+    as_int["spec"]["devices"][0]["attributes"] = {"x": {"int": 0}}
+    as_bool["spec"]["devices"][0]["attributes"] = {"x": {"bool": False}}
+    assert not equivalent(as_int, as_bool)
+
+
+def test_create_and_update_actions_carry_the_digest_of_their_devices():
+    s0, s1 = body("s0", ["a"], 2), body("s1", ["b"], 2)
+    changed = body("s0", ["a"], 2, capacity="32Gi")
+    actions = plan([pool(changed, s1)], [stored(s0)])
+    assert verbs(actions) == [("update", "s0"), ("create", "s1")]
+    assert [a.digest for a in actions] == [devices_digest(changed["spec"]["devices"]),
+                                           devices_digest(s1["spec"]["devices"])]
 
 
 def test_first_publish_creates_at_generation_zero():

@@ -3,7 +3,7 @@ these are the orders in which a watch event and our own write's response can arr
 
 from __future__ import annotations
 
-from dra_kwok.informer import EventHandler, Informer
+from dra_kwok.informer import EventHandler, Informer, meta_key
 
 
 class Recorder(EventHandler[dict]):
@@ -25,7 +25,7 @@ def obj(rv: str, value: str = "ours", node: str = "n1") -> dict:
 
 
 def informer(handler: EventHandler | None = None) -> Informer[dict]:
-    return Informer("t", lambda **kw: None, lambda raw: raw, key=lambda o: o["metadata"]["name"], handler=handler,
+    return Informer("t", lambda **kw: None, lambda raw: raw, handler=handler,
                     index=lambda o: o["spec"].get("nodeName"), version=lambda o: o["metadata"]["resourceVersion"])
 
 
@@ -71,3 +71,25 @@ def test_our_create_response_arriving_after_the_objects_deletion_does_not_resurr
     assert inf.get("s") is None
     inf._dispatch({"type": "ADDED", "object": obj("102")})  # re-created later: a newer object is welcome
     assert inf.get("s")["metadata"]["resourceVersion"] == "102"
+
+
+def test_the_second_sighting_of_one_resource_version_is_not_transformed_again():
+    transformed: list[str] = []
+
+    def transform(raw: dict) -> dict:
+        transformed.append(raw["metadata"]["resourceVersion"])
+        return raw
+
+    rec = Recorder()
+    inf = Informer("t", lambda **kw: None, transform, handler=rec, version=lambda o: o["metadata"]["resourceVersion"])
+    inf._dispatch({"type": "ADDED", "object": obj("100")})  # the watch event of our write came first
+    inf.mutate(obj("100"))  # then its response
+    inf.mutate(obj("101"))  # our next write's response came first
+    inf._dispatch({"type": "MODIFIED", "object": obj("101")})  # then its event
+    assert transformed == ["100", "101"]
+    assert rec.events == [("add", "100")] and inf.get("s")["metadata"]["resourceVersion"] == "101"
+
+
+def test_keys_are_client_go_meta_namespace_keys():
+    assert meta_key({"metadata": {"name": "n1"}}) == "n1"
+    assert meta_key({"metadata": {"namespace": "karpenter", "name": "cm"}}) == "karpenter/cm"

@@ -1,0 +1,55 @@
+"""The ResourceSlice controller's bookkeeping of its own writes, by value (no apiserver: nothing here is sent)."""
+
+from __future__ import annotations
+
+import copy
+
+from kubernetes import client
+
+from dra_kwok.controllers import resourceslice
+from dra_kwok.controllers.resourceslice import ResourceSliceController
+from dra_kwok.diff import Action, devices_digest
+from dra_kwok.metrics import Metrics
+from dra_kwok.store import Store
+
+DEVICES = [{"name": "gpu-0", "attributes": {"model": {"string": "a"}}, "capacity": {"memory": {"value": "16Gi"}}}]
+
+
+def controller() -> ResourceSliceController:
+    return ResourceSliceController(client.ApiClient(), Store(), Metrics())
+
+
+def created(name: str, devices: list[dict], rv: str = "10") -> dict:
+    return {"metadata": {"name": name, "resourceVersion": rv}, "spec": {"nodeName": "n1", "devices": devices,
+                                                                        "pool": {"name": "n1/gpu", "generation": 0}}}
+
+
+def create(name: str) -> Action:
+    body = {"metadata": {"name": name}, "spec": {"devices": DEVICES, "pool": {"name": "n1/gpu", "generation": 0}}}
+    return Action("create", name, body=body, digest=devices_digest(DEVICES))
+
+
+def test_our_write_seen_back_with_the_same_devices_reuses_their_digest(mocker):
+    ctrl = controller()
+    ctrl._expect(create("s0"))
+    digest = mocker.spy(resourceslice, "devices_digest")
+    seen = ctrl._transform(created("s0", copy.deepcopy(DEVICES)))
+    assert digest.call_count == 0
+    assert seen["devicesDigest"] == devices_digest(DEVICES) and "devices" not in seen["spec"]
+    assert ctrl.is_own_write(seen)
+    assert ctrl._sent == {}  # used once, then dropped: the cache must not keep device lists
+
+
+def test_different_devices_or_no_write_of_ours_are_digested(mocker):
+    ctrl = controller()
+    ctrl._expect(create("s0"))
+    other = copy.deepcopy(DEVICES)
+    other[0]["capacity"]["memory"]["value"] = "32Gi"
+    expected_other, expected_ours = devices_digest(other), devices_digest(DEVICES)
+    digest = mocker.spy(resourceslice, "devices_digest")
+    seen = ctrl._transform(created("s0", other))  # someone else's write of our slice, seen before ours
+    unknown = ctrl._transform(created("s1", DEVICES))  # a slice we have not written
+    assert digest.call_count == 2
+    assert seen["devicesDigest"] == expected_other != expected_ours
+    assert unknown["devicesDigest"] == expected_ours
+    assert not ctrl.is_own_write(seen)
