@@ -13,6 +13,7 @@ the leader; a 409 or a failed write is retried with per-key backoff and never bl
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -125,6 +126,7 @@ class ResourceSliceController:
         self._writes = {(v, r): metrics.writes.labels(verb=v, result=r)
                         for v in ("create", "update", "delete") for r in ("success", "error")}
         # evaluated at scrape time, so the hot path pays nothing for them
+        self._kwok_counted: tuple[float, tuple[int, int]] = (-math.inf, (0, 0))
         metrics.slices_managed.set_function(lambda: len(self.slices))
         metrics.kwok_nodes.labels(state="all").set_function(lambda: self._count_kwok()[0])
         metrics.kwok_nodes.labels(state="matched").set_function(lambda: self._count_kwok()[1])
@@ -329,6 +331,16 @@ class ResourceSliceController:
         log.v(3).info(_WRITE_MESSAGES[action.verb], slice=action.name, **({"resourceVersion": rv} if rv else {}))
 
     def _count_kwok(self) -> tuple[int, int]:
+        """(KWOK nodes, those a mapping matches), for the two gauges of one scrape: matching every node costs
+        ~0.1 s at 5,000 nodes, so one scrape computes it once, not once per gauge."""
+        at, counts = self._kwok_counted
+        if time.monotonic() - at < 1.0:
+            return counts
+        counts = self._count_kwok_now()
+        self._kwok_counted = (time.monotonic(), counts)
+        return counts
+
+    def _count_kwok_now(self) -> tuple[int, int]:
         cfg = self.store.get()
         kwok = [n for n in self.nodes.list() if n.kwok]
         if not isinstance(cfg, Config):

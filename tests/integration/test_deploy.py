@@ -338,7 +338,6 @@ def test_driver_lifecycle_as_the_service_account_in_cluster(installed, admin, sa
     if why_not:  # a failure, not a skip: the in-cluster path must be proven
         pytest.fail(f"cannot give the driver a pod's /var/run/secrets in a private mount namespace: {why_not}")
     unique = uuid.uuid4().hex[:6]
-    match = {"node.kubernetes.io/instance-type": "c-4x-amd64-linux"}
     nodes = {k: f"deploy-{k}-{unique}" for k in ("gpu", "late", "cpu", "notkwok")}
     create_node(admin, kwok_node(nodes["gpu"]))                                       # matches the example config
     create_node(admin, kwok_node(nodes["cpu"], instance_type="m-2x-amd64-linux"))    # KWOK, no mapping matches

@@ -53,3 +53,18 @@ def test_different_devices_or_no_write_of_ours_are_digested(mocker):
     assert seen["devicesDigest"] == expected_other != expected_ours
     assert unknown["devicesDigest"] == expected_ours
     assert not ctrl.is_own_write(seen)
+
+
+def test_one_scrape_matches_the_nodes_once_for_both_kwok_node_gauges(mocker):
+    metrics = Metrics()
+    ctrl = ResourceSliceController(client.ApiClient(), Store(), metrics)
+    count = mocker.spy(ctrl, "_count_kwok_now")
+    now = [100.0]
+    mocker.patch("dra_kwok.controllers.resourceslice.time.monotonic", side_effect=lambda: now[0])
+    scrape = lambda: {s.labels["state"]: s.value for f in metrics.registry.collect()  # noqa: E731
+                      if f.name == "dra_kwok_kwok_nodes" for s in f.samples}
+    assert scrape() == {"all": 0, "matched": 0}
+    assert count.call_count == 1
+    now[0] += 2  # the next scrape counts again
+    scrape()
+    assert count.call_count == 2
