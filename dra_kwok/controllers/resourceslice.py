@@ -308,7 +308,12 @@ class ResourceSliceController:
         self._expect(action)
         try:
             if action.verb == "create":
-                obj = self.rest.post(SLICES_PATH, action.body)  # type: ignore[arg-type]
+                try:
+                    obj = self.rest.post(SLICES_PATH, action.body)  # type: ignore[arg-type]
+                except ApiException as err:
+                    if err.status == 409 and "AlreadyExists" in (err.body or ""):
+                        raise NotOurs(action.name) from err
+                    raise
                 self.slices.mutate(obj)
             elif action.verb == "update":
                 obj = self.rest.put(f"{SLICES_PATH}/{action.name}", action.body)  # type: ignore[arg-type]
@@ -346,6 +351,15 @@ class ResourceSliceController:
         if not isinstance(cfg, Config):
             return len(kwok), 0
         return len(kwok), sum(1 for n in kwok if any(node_matches(m, n.info) for m in cfg.mappings))
+
+
+class NotOurs(Exception):
+    """A create met an object of the same name that our label-selected cache does not hold."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"ResourceSlice {name} already exists without the label {MANAGED_BY_LABEL}={MANAGED_BY_VALUE}; dra-kwok "
+            "never takes over an object it does not own: delete it, or put the label back to hand it over")
 
 
 class _NodeEvents(EventHandler[NodeRecord]):
@@ -387,6 +401,8 @@ _WRITE_MESSAGES = {"create": "Created ResourceSlice", "update": "Updated Resourc
 
 
 def _describe(err: BaseException) -> str:
+    if isinstance(err, NotOurs):
+        return str(err)
     if isinstance(err, ApiException):
         return f"{err.status} {err.reason}"
     return f"{type(err).__name__}: {err}"[:300]

@@ -205,6 +205,32 @@ def test_hand_deleted_slice_is_recreated_and_hand_edited_slice_restored(api, env
         assert env.slices("a")[0]["spec"]["devices"] == original["spec"]["devices"]
 
 
+def test_a_slice_of_our_name_that_lost_our_label_is_never_taken_over(api, env):
+    """Someone removes our managed-by label: the slice is no longer ours. The driver's re-create meets it (409
+    AlreadyExists), says so in words, backs off, and never writes to it."""
+    env.node("a")
+    env.config(mapping("gpu", env.tag))
+    rest = Rest(api)
+    with run_process(env.cp, env.namespace, "--resync-period=1") as drv:
+        wait_ready(drv["health"])
+        original = wait_for(lambda: env.slices("a"), message="slices")[0]
+        name = original["metadata"]["name"]
+        taken = json.loads(json.dumps(original))
+        taken["metadata"]["labels"] = {"app.kubernetes.io/managed-by": "someone-else"}
+        taken["spec"]["devices"] = [{"name": "theirs"}]
+        taken = rest.put(f"{SLICES_PATH}/{name}", taken)
+        wait_for(lambda: f"ResourceSlice {name} already exists without the label app.kubernetes.io/managed-by=dra-kwok"
+                 in drv["log"].read_text(errors="replace"), timeout=10, message="the conflict explained in the log")
+        time.sleep(2.5)  # two more resyncs and retries
+        assert metric(http_get(drv["metrics"])[1], "rest_client_requests_total", code="409", method="POST") >= 1
+    try:
+        got = rest.get(f"{SLICES_PATH}/{name}")
+        assert got["metadata"]["resourceVersion"] == taken["metadata"]["resourceVersion"]
+        assert got["spec"]["devices"] == [{"name": "theirs"}]
+    finally:
+        rest.delete(f"{SLICES_PATH}/{name}")
+
+
 def test_more_than_128_devices_become_several_slices_with_consistent_generation(api, env):
     env.node("big")
     env.config(mapping("gpu", env.tag, devices=[{"name": "gpu", "count": 200, "attributes": {"t": {"string": "x"}}}]))
