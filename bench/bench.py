@@ -411,61 +411,45 @@ class Bench:
             f"({update['per_second']}/s), deletecollection {took:.1f}s")
         return {"create": create, "update": update, "deletecollection_seconds": round(took, 3)}
 
-    # ---------------------------------------------------------------- converge
-    def converge(self, d: Driver) -> dict:
-        """The driver is ready with no ConfigMap; create it and time until every expected slice is seen."""
-        a = self.args
+    # ---------------------------------------------------------------- converge and config change
+    def _apply_config(self, d: Driver, text: str, tracker: Tracker, verb: str, phase: str) -> dict:
+        """Put the ConfigMap and time until the watch has seen every expected slice as `tracker` wants it."""
         s0 = d.samples()
-        tracker = self.watcher.track(Tracker(self.expected))
         lat0 = self._latency()
         meter = self._meter(d)
         t0 = time.monotonic()
-        put_configmap(self.rest, a.namespace, a.configmap, self.config_v1_text)
+        put_configmap(self.rest, self.args.namespace, self.args.configmap, text)
         if not tracker.wait(self._timeout()):
-            raise RuntimeError(f"converge: {len(tracker.pending)} slices missing after {self._timeout():.0f}s\n"
+            raise RuntimeError(f"{phase}: {len(tracker.pending)} slices not as expected after {self._timeout():.0f}s\n"
                                f"{d.log_tail()}")
         seconds = tracker.last() - t0
         cpu = meter.delta()
-        latency = latency_delta(lat0, self._latency(), "POST resourceslices")
+        latency = latency_delta(lat0, self._latency(), f"{verb} resourceslices")
         self.watcher.untrack(tracker)
         d.wait_quiet()
-        stored = len(list_slices(self.rest))
         hits = sorted(tracker.hits.values())
-        out = {"seconds": round(seconds, 3), "first_slice_seconds": round(hits[0] - t0, 3),
-               "half_seconds": round(hits[len(hits) // 2] - t0, 3), "stored_slices": stored, "cpu_seconds": cpu,
-               "apiserver_latency": latency, **driver_delta(s0, d.samples())}
+        return {"seconds": round(seconds, 3), "first_slice_seconds": round(hits[0] - t0, 3),
+                "half_seconds": round(hits[len(hits) // 2] - t0, 3), "cpu_seconds": cpu, "apiserver_latency": latency,
+                **driver_delta(s0, d.samples())}
+
+    def converge(self, d: Driver) -> dict:
+        """The driver is ready with no ConfigMap; create it and time until every expected slice is seen."""
+        out = self._apply_config(d, self.config_v1_text, self.watcher.track(Tracker(self.expected)), "POST", "converge")
+        stored = out["stored_slices"] = len(list_slices(self.rest))
         mem = d.memory()
         out.update(driver_rss_bytes=mem.get("VmRSS"), driver_peak_rss_bytes=mem.get("VmHWM"))
-        log(f"converge: {seconds:.2f}s (first slice {out['first_slice_seconds']}s, half {out['half_seconds']}s), "
+        log(f"converge: {out['seconds']:.2f}s (first slice {out['first_slice_seconds']}s, half {out['half_seconds']}s), "
             f"writes {out['writes']}, reconciles {out['reconciles']} ({out['reconcile_mean_ms']} ms), stored {stored}")
         if stored != len(self.expected):
             raise RuntimeError(f"converge: {stored} slices stored, {len(self.expected)} expected")
         return out
 
-    # ---------------------------------------------------------------- config change
-    def change(self, d: Driver, model: str = "bench-v2") -> dict:
-        a = self.args
-        s0 = d.samples()
-        tracker = self.watcher.track(Tracker(self.expected, lambda s: _model(s) == model))
-        lat0 = self._latency()
-        meter = self._meter(d)
-        t0 = time.monotonic()
-        put_configmap(self.rest, a.namespace, a.configmap, self.config_v2_text)
-        if not tracker.wait(self._timeout()):
-            raise RuntimeError(f"change: {len(tracker.pending)} slices not updated after {self._timeout():.0f}s\n"
-                               f"{d.log_tail()}")
-        seconds = tracker.last() - t0
-        cpu = meter.delta()
-        latency = latency_delta(lat0, self._latency(), "PUT resourceslices")
-        self.watcher.untrack(tracker)
-        d.wait_quiet()
-        hits = sorted(tracker.hits.values())
-        gens = sorted({s["generation"] for s in list(self.watcher.objects.values())})
-        out = {"seconds": round(seconds, 3), "first_slice_seconds": round(hits[0] - t0, 3),
-               "half_seconds": round(hits[len(hits) // 2] - t0, 3), "cpu_seconds": cpu, "generations_after": gens,
-               "apiserver_latency": latency,
-               **driver_delta(s0, d.samples())}
-        log(f"change: {seconds:.2f}s (first {out['first_slice_seconds']}s, half {out['half_seconds']}s), "
+    def change(self, d: Driver) -> dict:
+        """Edit one attribute in every mapping and time until every slice is seen carrying it."""
+        tracker = self.watcher.track(Tracker(self.expected, lambda s: _model(s) == "bench-v2"))
+        out = self._apply_config(d, self.config_v2_text, tracker, "PUT", "change")
+        out["generations_after"] = gens = sorted({s["generation"] for s in list(self.watcher.objects.values())})
+        log(f"change: {out['seconds']:.2f}s (first {out['first_slice_seconds']}s, half {out['half_seconds']}s), "
             f"writes {out['writes']}, reconciles {out['reconciles']} ({out['reconcile_mean_ms']} ms), generations {gens}")
         return out
 
