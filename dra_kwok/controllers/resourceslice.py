@@ -336,8 +336,8 @@ class ResourceSliceController:
         log.v(3).info(_WRITE_MESSAGES[action.verb], slice=action.name, **({"resourceVersion": rv} if rv else {}))
 
     def _count_kwok(self) -> tuple[int, int]:
-        """(KWOK nodes, those a mapping matches), for the two gauges of one scrape: matching every node costs
-        ~0.1 s at 5,000 nodes, so one scrape computes it once, not once per gauge."""
+        """(KWOK nodes, those a mapping matches), for the two gauges of one scrape: matching every node against
+        every mapping (15 ms at 5,000 nodes and 2 mappings) is done once per scrape, not once per gauge."""
         at, counts = self._kwok_counted
         if time.monotonic() - at < 1.0:
             return counts
