@@ -88,15 +88,24 @@ def comparable_spec(spec: dict) -> dict:
     return out
 
 
+def _normal_device(device: Any) -> Any:
+    """A device as the server keeps it: empty fields dropped (its own; both the renderer and the server leave none
+    deeper down) and capacities by value ("1Gi" == "1024Mi"), in new containers."""
+    if type(device) is not dict:
+        return device
+    out = {k: v for k, v in device.items() if v is not None and not (type(v) in (dict, list) and not v)}
+    capacity = out.get("capacity")
+    if type(capacity) is dict:
+        out["capacity"] = {name: {**cap, "value": _quantity(cap["value"])} if type(cap) is dict and "value" in cap
+                           else cap for name, cap in capacity.items()}
+    return out
+
+
 def devices_digest(devices: list | None) -> str:
-    """A digest of the devices as the server keeps them (empty fields dropped, capacities by value). The slice
-    cache keeps this instead of the devices themselves: at 10,000 slices of 8 devices that is ~150 MiB less."""
-    pruned = _prune(list(devices or []))
-    for device in pruned:
-        for cap in (device.get("capacity") or {}).values():  # new containers (_prune): safe to edit
-            if isinstance(cap, dict) and "value" in cap:
-                cap["value"] = _quantity(cap["value"])
-    return hashlib.sha256(json.dumps(pruned, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    """A digest of the devices as the server keeps them (see _normal_device). The slice cache keeps this instead of
+    the devices themselves: at 10,000 slices of 8 devices that is ~150 MiB less."""
+    normal = [_normal_device(d) for d in devices or ()]
+    return hashlib.sha256(json.dumps(normal, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def _digest_of(slice_: dict) -> str:
