@@ -458,6 +458,10 @@ class Bench:
         stopped = d.stop()
         if stopped["exit_code"] != 0:
             raise RuntimeError(f"dra-kwok exited {stopped['exit_code']} on SIGTERM:\n{d.log_tail()}")
+        self._clear()
+
+    def _clear(self) -> None:
+        """No ConfigMap and no slice left: the state every timed phase starts from."""
         try:
             self.rest.delete(f"/api/v1/namespaces/{self.args.namespace}/configmaps/{self.args.configmap}")
         except ApiException as err:
@@ -563,14 +567,8 @@ class Bench:
     # ---------------------------------------------------------------- profile
     def profile(self, results_dir: Path, stamp: str) -> dict:
         """Convergence and config change again, with the driver under cProfile in every thread (segments)."""
-        a = self.args
         prof = results_dir / f"{stamp}.prof"
-        try:
-            self.rest.delete(f"/api/v1/namespaces/{a.namespace}/configmaps/{a.configmap}")
-        except ApiException as err:
-            if err.status != 404:
-                raise
-        delete_all_slices(self.rest)
+        self._clear()
         # No resync during the profile: under cProfile a full pass at 5,000 nodes takes longer than 30 s, and the
         # resyncs would then keep the queue from ever draining (and blur what convergence itself costs).
         d = self._start_driver(3600, profile_out=prof)
