@@ -2,6 +2,10 @@
 # Builds kube-apiserver, kube-scheduler, kube-controller-manager and kubectl from the k8s.io/kubernetes Go module
 # (served by the Go module proxy) into ~/.cache/dra-kwok/k8s/<version>/. No prebuilt Kubernetes binary is
 # downloadable here, so this is the only route; it is idempotent and skips binaries that already exist.
+#
+# Exit status: 0 once every binary is in the cache; non-zero after any failed step, with a line
+# `controlplane: FAILED: <step>` naming it. No half-written binary is ever left in the cache (each is built to
+# `<name>.tmp` and renamed), and no trap's last command can change the exit status (issue #13).
 set -euo pipefail
 
 here_dir="$(cd "$(dirname "$0")" && pwd)"
@@ -18,7 +22,29 @@ if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
 
+ticker=""
+step="setup"
+stop_ticker() {
+  if [ -n "$ticker" ]; then
+    kill "$ticker" 2>/dev/null || true
+    wait "$ticker" 2>/dev/null || true
+    ticker=""
+  fi
+  return 0
+}
+on_exit() {
+  local rc=$?
+  stop_ticker
+  rm -f "$out"/*.tmp 2>/dev/null || true
+  if [ "$rc" -ne 0 ]; then
+    echo "controlplane: FAILED: $step (exit $rc); nothing half-built was left in $out" >&2
+  fi
+  exit "$rc"
+}
+trap on_exit EXIT
+
 export GOTOOLCHAIN=local GOFLAGS=-mod=mod
+step="checking the Go toolchain"
 gov=$(go env GOVERSION)
 case "$gov" in
   go1.2[6]*) ;;
@@ -36,6 +62,7 @@ if [ ! -f go.mod ] && grep -q "k8s.io/kubernetes v$version\$" "$here_dir/go.mod"
   cp "$here_dir/go.mod" "$here_dir/go.sum" .
 fi
 if [ ! -f go.mod ]; then
+  step="resolving k8s.io/kubernetes v$version"
   echo "controlplane: resolving k8s.io/kubernetes v$version and its staging modules"
   upstream=$(curl -fsS "$(go env GOPROXY | cut -d, -f1)/k8s.io/kubernetes/@v/v$version.mod")
   {
@@ -64,11 +91,14 @@ for c in "${missing[@]}"; do
       echo "controlplane:   ... still building $c: $(( $(date +%s) - start ))s elapsed (estimate ~${est}s cold)"
     done ) &
   ticker=$!
-  trap 'kill $ticker 2>/dev/null' EXIT
+  step="go get $pkg@v$version (building $c)"
   go get "$pkg@v$version"
+  step="go build $c"
   go build -trimpath -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=v$version -X k8s.io/client-go/pkg/version.gitVersion=v$version" -o "$out/$c.tmp" "$pkg"
-  kill $ticker 2>/dev/null || true
+  stop_ticker
+  step="installing $c"
   mv "$out/$c.tmp" "$out/$c"
   echo "controlplane: built $c in $(( $(date +%s) - start ))s"
 done
+step="done"
 echo "controlplane: Kubernetes $version binaries ready in $out"
