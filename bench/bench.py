@@ -51,9 +51,9 @@ from bench_proc import (  # noqa: E402
     latency_delta, parse_prometheus, sources_digest, summarize_verbs, versions,
 )
 from bench_watch import SliceWatcher, Tracker  # noqa: E402
-from dra_kwok.controllers.configmap import parse_and_validate  # noqa: E402
-from dra_kwok.kube import SLICES_PATH, Rest, new_api_client  # noqa: E402
-from dra_kwok.render import MANAGED_BY_LABEL, MANAGED_BY_VALUE, NodeInfo, render  # noqa: E402
+from dra_kwok.controllers.source import parse_and_validate  # noqa: E402
+from dra_kwok.runtime.rest import SLICES_PATH, Rest, new_api_client  # noqa: E402
+from dra_kwok.slices.render import MANAGED_BY_LABEL, MANAGED_BY_VALUE, NodeInfo, render  # noqa: E402
 from dra_kwok.testing.controlplane import ControlPlane, find_binary, free_port  # noqa: E402
 
 MANAGED = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
@@ -699,14 +699,14 @@ AREAS = [
     ("kubernetes client (param_serialize, sanitize_for_serialization, RESTClient)", ("kubernetes/client/",)),
     ("HTTP stack in Python (urllib3, http.client, ssl.py, socket.py, header parsing)",
      ("urllib3/", "http/client.py", "ssl.py", "socket.py", "email/", "selectors.py", "urllib/parse.py")),
-    ("dra-kwok render + validation", ("dra_kwok/render.py", "dra_kwok/config/")),
+    ("dra-kwok render + validation", ("dra_kwok/slices/render.py", "dra_kwok/config/")),
     ("dra-kwok diff (incl. copy.deepcopy, quantity parsing)",
-     ("dra_kwok/diff.py", "copy.py", "kubernetes/utils/quantity.py", "decimal")),
+     ("dra_kwok/slices/plan.py", "copy.py", "kubernetes/utils/quantity.py", "decimal")),
     ("dra-kwok informer, work queue, controllers, store",
-     ("dra_kwok/informer.py", "dra_kwok/workqueue.py", "dra_kwok/controllers/", "dra_kwok/store.py",
-      "dra_kwok/kube.py", "dra_kwok/manager.py")),
+     ("dra_kwok/runtime/informer.py", "dra_kwok/runtime/workqueue.py", "dra_kwok/controllers/", "dra_kwok/controllers/store.py",
+      "dra_kwok/runtime/rest.py", "dra_kwok/runtime/manager.py")),
     ("Prometheus metrics", ("prometheus_client/",)),
-    ("logging", ("dra_kwok/log.py", "logging/")),
+    ("logging", ("dra_kwok/runtime/log.py", "logging/")),
     ("threading.py (Python side of waits and thread starts)", ("threading.py",)),
 ]
 
@@ -724,22 +724,22 @@ def areas(path: Path) -> list[dict]:
 KEY_FUNCTIONS = [
     ("dra_kwok/controllers/resourceslice.py", "reconcile"),
     ("dra_kwok/controllers/resourceslice.py", "desired_and_actual"),
-    ("dra_kwok/render.py", "render_node"),
-    ("dra_kwok/render.py", "_check"),
-    ("dra_kwok/diff.py", "plan"),
-    ("dra_kwok/diff.py", "equivalent"),
+    ("dra_kwok/slices/render.py", "render_node"),
+    ("dra_kwok/slices/render.py", "_check"),
+    ("dra_kwok/slices/plan.py", "plan"),
+    ("dra_kwok/slices/plan.py", "equivalent"),
     ("copy.py", "deepcopy"),
     ("dra_kwok/controllers/resourceslice.py", "_apply"),
-    ("dra_kwok/kube.py", "request"),
+    ("dra_kwok/runtime/rest.py", "request"),
     ("kubernetes/client/api_client.py", "param_serialize"),
     ("kubernetes/client/api_client.py", "call_api"),
     ("json/__init__.py", "dumps"),
     ("json/__init__.py", "loads"),
-    ("dra_kwok/informer.py", "mutate"),
-    ("dra_kwok/informer.py", "_dispatch"),
+    ("dra_kwok/runtime/informer.py", "mutate"),
+    ("dra_kwok/runtime/informer.py", "_dispatch"),
     ("dra_kwok/controllers/resourceslice.py", "slice_transform"),
-    ("dra_kwok/workqueue.py", "get"),
-    ("dra_kwok/controllers/configmap.py", "parse_and_validate"),
+    ("dra_kwok/runtime/workqueue.py", "get"),
+    ("dra_kwok/controllers/source.py", "parse_and_validate"),
     ("dra_kwok/controllers/resourceslice.py", "_config_changed"),
 ]
 

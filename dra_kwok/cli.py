@@ -124,7 +124,7 @@ def render(file: str, node_file: str | None, labels: str, node_name: str) -> Non
     """Print, as YAML, the ResourceSlices a node would get from a config (node-local and cluster-wide pools),
     ready for `kubectl apply --dry-run=server -f -`."""
     from dra_kwok.config import ConfigInvalid, ParseError, load_config, validate as check
-    from dra_kwok.render import NodeInfo, render as render_pools
+    from dra_kwok.slices.render import NodeInfo, render as render_pools
 
     try:
         config = load_config(_read(file), source=file)
@@ -187,8 +187,8 @@ def render(file: str, node_file: str | None, labels: str, node_name: str) -> Non
 def run(kubeconfig, namespace, configmap, config_file, resync_period, leader_elect, leader_election_namespace,
         health_port, metrics_port, bind_address, workers, kwok_annotation, log_format, verbosity) -> None:
     """Run the driver: watch the config and KWOK nodes, and keep their ResourceSlices right."""
-    from dra_kwok import log
-    from dra_kwok.manager import Manager, Options
+    from dra_kwok.runtime import log
+    from dra_kwok.runtime.manager import Manager, Options
 
     log.setup(log_format, verbosity)
     opts = Options(

@@ -3,7 +3,7 @@
 ``load_config``/``load_documents`` read text (a raw config or a ConfigMap manifest) and raise
 :class:`ParseError` (unreadable YAML) or :class:`ConfigInvalid` (wrong structure: unknown fields, wrong
 types).  ``validate`` then returns every rule violation as a :class:`FieldError` with a field path; the
-config is usable when none has ``severity == "error"``.  Rendering lives in :mod:`dra_kwok.render`.
+config is usable when none has ``severity == "error"``.  Rendering lives in :mod:`dra_kwok.slices.render`.
 """
 
 from dra_kwok.config.errors import ConfigInvalid, FieldError, ParseError, errors_only

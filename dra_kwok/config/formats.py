@@ -1,7 +1,7 @@
 """Kubernetes name formats and the placeholder language of string attributes.
 
 Shared by :mod:`~dra_kwok.config.validation` (which must agree with the apiserver to the character) and
-:mod:`dra_kwok.render` (which must only produce what validation allowed), so both read the same definitions.
+:mod:`dra_kwok.slices.render` (which must only produce what validation allowed), so both read the same definitions.
 Every regex is applied with ``fullmatch`` and ASCII classes: ``$`` and ``\\d`` in Python accept a trailing
 newline and non-ASCII digits, the Go originals do not.
 

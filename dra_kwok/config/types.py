@@ -79,7 +79,7 @@ class AttributeValue:
 
     The YAML keys are ``string``/``int``/``bool``/``version`` (the loader also accepts the original Go
     driver's ``String``/``Int``/``Bool``/``Version``).  ``string`` values may contain placeholders, see
-    :mod:`dra_kwok.render`.
+    :mod:`dra_kwok.slices.render`.
     """
 
     string: Optional[str] = _optional()

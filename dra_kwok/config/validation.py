@@ -369,7 +369,7 @@ def _check_pools(report: _Report, config: Config) -> None:
 
 
 def _check_rendered(report: _Report, config: Config) -> None:
-    from dra_kwok.render import NodeInfo, render_all_groups  # late: the renderer imports this module
+    from dra_kwok.slices.render import NodeInfo, render_all_groups  # late: the renderer imports this module
 
     node = NodeInfo(_EXAMPLE_NODE, _EXAMPLE_UID, {})
     indexes = {id(m): i for i, m in enumerate(config.mappings)}

@@ -23,14 +23,14 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from dra_kwok.config.types import Config
-from dra_kwok.diff import Action, devices_digest, plan
-from dra_kwok.informer import EventHandler, Informer
-from dra_kwok.kube import SLICES_PATH, Rest
-from dra_kwok.log import get_logger
-from dra_kwok.metrics import Metrics
-from dra_kwok.render import MANAGED_BY_LABEL, MANAGED_BY_VALUE, NodeInfo, node_matches, render_cluster, render_node
-from dra_kwok.store import UNKNOWN, Store
-from dra_kwok.workqueue import WorkQueue
+from dra_kwok.slices.plan import Action, devices_digest, plan
+from dra_kwok.runtime.informer import EventHandler, Informer
+from dra_kwok.runtime.rest import SLICES_PATH, Rest
+from dra_kwok.runtime.log import get_logger
+from dra_kwok.runtime.metrics import Metrics
+from dra_kwok.slices.render import MANAGED_BY_LABEL, MANAGED_BY_VALUE, NodeInfo, node_matches, render_cluster, render_node
+from dra_kwok.controllers.store import UNKNOWN, Store
+from dra_kwok.runtime.workqueue import WorkQueue
 
 NAME = "resourceslice"
 DELETED = object()  # marks a slice whose last write of ours was its deletion

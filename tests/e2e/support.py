@@ -22,8 +22,8 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from dra_kwok.kube import SLICES_PATH, Rest
-from tests.helpers import create_node, kwok_node, wait_for
+from dra_kwok.runtime.rest import SLICES_PATH, Rest
+from tests.support.helpers import create_node, kwok_node, wait_for
 from tests.integration.driver import put_configmap
 
 REPO = Path(__file__).resolve().parents[2]

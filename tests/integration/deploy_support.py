@@ -22,7 +22,7 @@ from typing import Callable
 import yaml
 
 from dra_kwok.testing.controlplane import REPO_ROOT, find_binary, free_port
-from tests.helpers import wait_for
+from tests.support.helpers import wait_for
 
 DEPLOY_DIR = REPO_ROOT / "deploy"
 DOCKERFILE = REPO_ROOT / "Dockerfile"
@@ -331,7 +331,7 @@ class PodProcess:
             return ""
 
     def wait(self, condition: Callable[[], object], timeout: float, message: str) -> object:
-        """tests.helpers.wait_for, failing early if the driver died, and with the driver's log in the failure."""
+        """tests.support.helpers.wait_for, failing early if the driver died, and with the driver's log in the failure."""
         def check() -> object:
             if self.proc is not None and self.proc.poll() is not None:
                 raise AssertionError(f"dra-kwok exited with {self.proc.returncode} while waiting for {message}:\n"

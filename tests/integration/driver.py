@@ -20,9 +20,9 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from dra_kwok.manager import Manager, Options
+from dra_kwok.runtime.manager import Manager, Options
 from dra_kwok.testing.controlplane import free_port
-from tests.helpers import create_node, kwok_node, wait_for
+from tests.support.helpers import create_node, kwok_node, wait_for
 
 MANAGED = "app.kubernetes.io/managed-by=dra-kwok"
 

@@ -9,9 +9,9 @@ import pytest
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
-from dra_kwok.kube import SLICES_PATH, Rest, new_api_client
+from dra_kwok.runtime.rest import SLICES_PATH, Rest, new_api_client
 from dra_kwok.testing.controlplane import _get
-from tests.helpers import create_node, kwok_node, wait_for
+from tests.support.helpers import create_node, kwok_node, wait_for
 
 
 def _slice(name: str, node: str, devices: list[dict]) -> dict:
@@ -110,7 +110,7 @@ def test_rest_rereads_the_token_from_the_configuration_every_auth_refresh(contro
     api = new_api_client(str(control_plane.kubeconfig))
     try:
         now = [1000.0]
-        mocker.patch("dra_kwok.kube.time.monotonic", side_effect=lambda: now[0])
+        mocker.patch("dra_kwok.runtime.rest.time.monotonic", side_effect=lambda: now[0])
         rest = Rest(api)
         assert rest.get("/version")["gitVersion"]
         api.configuration.refresh_api_key_hook = None  # the kubeconfig's hook would restore the good token

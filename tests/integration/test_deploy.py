@@ -27,9 +27,9 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from dra_kwok.kube import Rest
+from dra_kwok.runtime.rest import Rest
 from dra_kwok.testing.controlplane import REPO_ROOT, ControlPlane, find_binary
-from tests.helpers import create_node, kwok_node
+from tests.support.helpers import create_node, kwok_node
 from tests.integration.deploy_support import (
     AUDIT_POLICY, CONFIGMAP, DEPLOY_DIR, DOCKERFILE, DOCKERIGNORE, LEASE, MANAGED, NAMESPACE, SA_USER,
     SERVICE_ACCOUNT, PodProcess, build_context, console_scripts, dockerignore_patterns, dockerignored, exec_form,

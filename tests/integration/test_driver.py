@@ -9,8 +9,8 @@ import time
 import pytest
 from kubernetes import client
 
-from dra_kwok.kube import SLICES_PATH, Rest
-from tests.helpers import wait_for
+from dra_kwok.runtime.rest import SLICES_PATH, Rest
+from tests.support.helpers import wait_for
 from tests.integration.driver import (
     delete_configmap, http_get, mapping, metric, put_configmap, run_manager, run_process, sigterm_and_wait, slices,
     wait_ready,

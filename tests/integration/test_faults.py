@@ -15,9 +15,9 @@ from collections import Counter
 import pytest
 from kubernetes import client, watch
 
-from dra_kwok.kube import SLICES_PATH, Rest
+from dra_kwok.runtime.rest import SLICES_PATH, Rest
 from dra_kwok.testing.controlplane import ControlPlane
-from tests.helpers import wait_for
+from tests.support.helpers import wait_for
 from tests.integration.driver import (
     TestEnv, delete_configmap, http_get, mapping, metric, put_configmap, run_manager, run_process, wait_ready,
 )
@@ -143,7 +143,7 @@ def test_dead_connection_is_noticed_through_timeouts(fenv, private_cp):
 
 def test_conflict_from_another_writer_is_retried(fenv, private_cp, mocker):
     """Fault: another actor updates our slice between the driver's read and its write (a real 409 Conflict)."""
-    from dra_kwok.kube import Rest as RestClass
+    from dra_kwok.runtime.rest import Rest as RestClass
 
     fenv.node("a")
     fenv.config(mapping("gpu", fenv.tag))

@@ -22,7 +22,7 @@ import pytest
 import yaml
 from kubernetes import client
 
-from tests.helpers import wait_for
+from tests.support.helpers import wait_for
 from tests.integration.driver import config_text, http_get, mapping, metric, put_configmap, run_manager
 
 pytestmark = pytest.mark.timeout(240)

@@ -13,7 +13,7 @@ from pathlib import Path
 from kubernetes import client, config
 
 from dra_kwok.testing.kwok import create_node, kwok_node
-from tests.helpers import wait_for
+from tests.support.helpers import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from kubernetes.client.exceptions import ApiException
 
 from dra_kwok.config import ConfigInvalid, ParseError, load_config, validate, validate_slice
-from dra_kwok.kube import SLICES_PATH, Rest
-from dra_kwok.render import NodeInfo, render
+from dra_kwok.runtime.rest import SLICES_PATH, Rest
+from dra_kwok.slices.render import NodeInfo, render
 from tests.unit.config.test_properties import configs, good_configs, nodes
 
 ROOT = Path(__file__).resolve().parents[2]

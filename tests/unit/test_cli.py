@@ -119,9 +119,9 @@ def test_render_of_an_invalid_config_exits_1(tmp_path):
 
 def test_run_flags_take_their_dra_kwok_environment_defaults(mocker):
     """Every `run` flag reads DRA_KWOK_<FLAG>; the Manager (which would need a cluster) is the seam."""
-    manager = mocker.patch("dra_kwok.manager.Manager")
+    manager = mocker.patch("dra_kwok.runtime.manager.Manager")
     manager.return_value.run.return_value = 0
-    mocker.patch("dra_kwok.log.setup")
+    mocker.patch("dra_kwok.runtime.log.setup")
     env = {"DRA_KWOK_NAMESPACE": "ns1", "DRA_KWOK_CONFIGMAP": "cm1", "DRA_KWOK_RESYNC_PERIOD": "7",
            "DRA_KWOK_LEADER_ELECT": "true", "DRA_KWOK_HEALTH_PORT": "0", "DRA_KWOK_METRICS_PORT": "9",
            "DRA_KWOK_WORKERS": "2", "DRA_KWOK_KWOK_ANNOTATION": "example.com/fake", "DRA_KWOK_V": "3"}

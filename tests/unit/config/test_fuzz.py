@@ -35,7 +35,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from dra_kwok.config import ConfigInvalid, ParseError, errors_only, load_documents, validate
-from dra_kwok.render import NodeInfo, RenderError, render
+from dra_kwok.slices.render import NodeInfo, RenderError, render
 
 SEEDS_DIR = Path(__file__).resolve().parents[2] / "corpus" / "fuzz-seeds"
 SEEDS: list[bytes] = [p.read_bytes() for p in sorted(SEEDS_DIR.glob("*.yaml"))]

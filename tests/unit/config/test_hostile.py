@@ -215,7 +215,7 @@ def test_render_refuses_every_hostile_input_cleanly(workdir: Path) -> None:
 def test_characters_beyond_the_bmp_survive_the_controllers_json_manifest() -> None:
     """The ConfigMap controller hands the loader json.dumps(data), which writes an emoji as a surrogate pair of
     \\u escapes; PyYAML decoded each half alone, so a valid config with an emoji (even in a comment) was refused."""
-    from dra_kwok.controllers.configmap import parse_and_validate
+    from dra_kwok.controllers.source import parse_and_validate
 
     text = hostile.VALID.replace("MODEL", '"T4 \U0001F680"') + "# \U0001F680 GPUs\n"
     config = parse_and_validate(json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "data": {"config.yaml": text}}),

@@ -24,7 +24,7 @@ from dra_kwok.config.types import (
     PoolTemplate,
     ResourceSliceTemplate,
 )
-from dra_kwok.render import NodeInfo, Pool, render
+from dra_kwok.slices.render import NodeInfo, Pool, render
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

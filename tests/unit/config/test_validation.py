@@ -12,7 +12,7 @@ import pytest
 from dra_kwok.config import ConfigInvalid, FieldError, ParseError, load_config, validate, validate_slice
 from dra_kwok.config.formats import suggest_driver_name
 from dra_kwok.config.types import AttributeValue, Config, NodeSelectorTerm
-from dra_kwok.render import NodeInfo, render
+from dra_kwok.slices.render import NodeInfo, render
 from tests.unit.config.builders import KWOK, attrs, config, device, mapping, req, term
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))

@@ -8,9 +8,9 @@ from kubernetes import client
 
 from dra_kwok.controllers import resourceslice
 from dra_kwok.controllers.resourceslice import ResourceSliceController
-from dra_kwok.diff import Action, devices_digest
-from dra_kwok.metrics import Metrics
-from dra_kwok.store import Store
+from dra_kwok.slices.plan import Action, devices_digest
+from dra_kwok.runtime.metrics import Metrics
+from dra_kwok.controllers.store import Store
 
 DEVICES = [{"name": "gpu-0", "attributes": {"model": {"string": "a"}}, "capacity": {"memory": {"value": "16Gi"}}}]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from dra_kwok.workqueue import QueueMetrics
+from dra_kwok.runtime.workqueue import QueueMetrics
 
 
 class Metrics:

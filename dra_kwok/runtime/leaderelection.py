@@ -19,7 +19,7 @@ from kubernetes import client
 from kubernetes.leaderelection.leaderelectionrecord import LeaderElectionRecord
 from kubernetes.leaderelection.resourcelock.leaselock import LeaseLock
 
-from dra_kwok.log import get_logger
+from dra_kwok.runtime.log import get_logger
 
 log = get_logger("leaderelection")
 

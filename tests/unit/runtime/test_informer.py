@@ -3,7 +3,7 @@ these are the orders in which a watch event and our own write's response can arr
 
 from __future__ import annotations
 
-from dra_kwok.informer import EventHandler, Informer, meta_key
+from dra_kwok.runtime.informer import EventHandler, Informer, meta_key
 
 
 class Recorder(EventHandler[dict]):

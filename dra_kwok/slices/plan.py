@@ -27,7 +27,7 @@ from typing import Any, Iterable, Literal
 
 from kubernetes.utils import parse_quantity
 
-from dra_kwok.render import Pool
+from dra_kwok.slices.render import Pool
 
 Verb = Literal["delete", "update", "create"]
 _ORDER = {"delete": 0, "update": 1, "create": 2}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import copy
 
-from dra_kwok.diff import devices_digest, equivalent, plan, plan_pool
-from dra_kwok.render import Pool
+from dra_kwok.slices.plan import devices_digest, equivalent, plan, plan_pool
+from dra_kwok.slices.render import Pool
 
 DRIVER = "gpu.example.com"
 

@@ -20,14 +20,14 @@ from typing import Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from dra_kwok.controllers.configmap import ConfigMapController, FileConfigSource
+from dra_kwok.controllers.source import ConfigMapController, FileConfigSource
 from dra_kwok.controllers.resourceslice import ResourceSliceController
-from dra_kwok.events import EventRecorder
-from dra_kwok.kube import Rest, new_api_client
-from dra_kwok.leaderelection import LeaderElector
-from dra_kwok.log import get_logger
-from dra_kwok.metrics import Metrics
-from dra_kwok.store import Store
+from dra_kwok.runtime.events import EventRecorder
+from dra_kwok.runtime.rest import Rest, new_api_client
+from dra_kwok.runtime.leaderelection import LeaderElector
+from dra_kwok.runtime.log import get_logger
+from dra_kwok.runtime.metrics import Metrics
+from dra_kwok.controllers.store import Store
 
 log = get_logger("manager")
 LEASE_NAME = "dra-kwok-leader"

@@ -11,7 +11,7 @@ import pytest
 from dra_kwok.config import ConfigInvalid, load_config, validate_slice
 from dra_kwok.config.formats import is_dns_label, is_dns_subdomain, is_label_value
 from dra_kwok.config.types import NodeSelectorTerm
-from dra_kwok.render import (
+from dra_kwok.slices.render import (
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
     MAPPING_LABEL,
@@ -29,7 +29,7 @@ from dra_kwok.render import (
 )
 from tests.unit.config.builders import KWOK, attrs, config, device, mapping, req, term
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 UID = "6b3c6f0e-3a54-4a39-9f8a-5b0b2b7b8d11"
 
 

@@ -26,7 +26,7 @@ from typing import Any, Callable, Generic, TypeVar
 from kubernetes.client.exceptions import ApiException
 from kubernetes.watch.watch import iter_resp_lines
 
-from dra_kwok.log import get_logger
+from dra_kwok.runtime.log import get_logger
 
 T = TypeVar("T")
 

@@ -13,8 +13,8 @@ import uuid
 
 from kubernetes.client.exceptions import ApiException
 
-from dra_kwok.kube import Rest
-from dra_kwok.log import get_logger
+from dra_kwok.runtime.rest import Rest
+from dra_kwok.runtime.log import get_logger
 
 log = get_logger("events")
 MAX_MESSAGE = 1024

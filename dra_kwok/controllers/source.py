@@ -19,11 +19,11 @@ from kubernetes import client
 
 from dra_kwok.config import ConfigInvalid, ParseError, load_config, validate
 from dra_kwok.config.types import Config
-from dra_kwok.events import EventRecorder
-from dra_kwok.informer import EventHandler, Informer
-from dra_kwok.log import get_logger
-from dra_kwok.metrics import Metrics
-from dra_kwok.store import Store
+from dra_kwok.runtime.events import EventRecorder
+from dra_kwok.runtime.informer import EventHandler, Informer
+from dra_kwok.runtime.log import get_logger
+from dra_kwok.runtime.metrics import Metrics
+from dra_kwok.controllers.store import Store
 
 log = get_logger("controller.configmap")
 

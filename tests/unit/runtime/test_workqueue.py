@@ -6,7 +6,7 @@ import threading
 
 from prometheus_client import CollectorRegistry
 
-from dra_kwok.workqueue import QueueMetrics, WorkQueue
+from dra_kwok.runtime.workqueue import QueueMetrics, WorkQueue
 
 
 class Clock:
