@@ -64,7 +64,8 @@ def _read(path: str) -> bytes:
 def validate(files: tuple[str, ...], output: str) -> None:
     """Check configs offline, with the apiserver's rules. FILE is a raw config, a ConfigMap manifest or a
     multi-document YAML. Exit 0 valid, 1 invalid, 2 unreadable."""
-    from dra_kwok.config import ConfigInvalid, ParseError, load_documents, validate as check
+    from dra_kwok.accept import validate as check
+    from dra_kwok.config import ConfigInvalid, ParseError, load_documents
 
     results: list[dict[str, Any]] = []
     worst = 0
@@ -123,8 +124,10 @@ def _problem(p: Any) -> dict[str, Any]:
 def render(file: str, node_file: str | None, labels: str, node_name: str) -> None:
     """Print, as YAML, the ResourceSlices a node would get from a config (node-local and cluster-wide pools),
     ready for `kubectl apply --dry-run=server -f -`."""
-    from dra_kwok.config import ConfigInvalid, ParseError, load_config, validate as check
-    from dra_kwok.slices.render import NodeInfo, render as render_pools
+    from dra_kwok.accept import validate as check
+    from dra_kwok.config import ConfigInvalid, ParseError, load_config
+    from dra_kwok.slices.nodes import NodeInfo
+    from dra_kwok.slices.render import render as render_pools
 
     try:
         config = load_config(_read(file), source=file)

@@ -2,14 +2,15 @@
 
 ``load_config``/``load_documents`` read text (a raw config or a ConfigMap manifest) and raise
 :class:`ParseError` (unreadable YAML) or :class:`ConfigInvalid` (wrong structure: unknown fields, wrong
-types).  ``validate`` then returns every rule violation as a :class:`FieldError` with a field path; the
-config is usable when none has ``severity == "error"``.  Rendering lives in :mod:`dra_kwok.slices.render`.
+types).  ``validate`` then returns every violation of the config's own rules as a :class:`FieldError` with a
+field path.  This package imports nothing else of dra-kwok: the slices it renders to, and the apiserver's rules for
+them, live in :mod:`dra_kwok.slices`; the full verdict on a config is :func:`dra_kwok.accept.validate`.
 """
 
 from dra_kwok.config.errors import ConfigInvalid, FieldError, ParseError, errors_only
 from dra_kwok.config.loader import load_config, load_documents
 from dra_kwok.config.types import Config
-from dra_kwok.config.validation import validate, validate_slice
+from dra_kwok.config.validation import validate
 
 __all__ = [
     "Config",
@@ -20,5 +21,4 @@ __all__ = [
     "load_config",
     "load_documents",
     "validate",
-    "validate_slice",
 ]

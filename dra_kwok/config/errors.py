@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Literal
 
-__all__ = ["Severity", "FieldError", "ParseError", "ConfigInvalid", "errors_only"]
+__all__ = ["Severity", "FieldError", "ParseError", "ConfigInvalid", "Report", "errors_only"]
 
 Severity = Literal["error", "warning"]
 
@@ -33,14 +33,27 @@ class FieldError:
     def __str__(self) -> str:
         return f"{self.path}: {self.message}"
 
-    @property
-    def is_error(self) -> bool:
-        return self.severity == "error"
-
 
 def errors_only(problems: Iterable[FieldError]) -> list[FieldError]:
     """The problems that make a config invalid (drops warnings)."""
     return [p for p in problems if p.severity == "error"]
+
+
+class Report:
+    """Collects problems in the order found (a validator's working list)."""
+
+    def __init__(self) -> None:
+        self.items: list[FieldError] = []
+
+    def error(self, path: str, message: str) -> None:
+        self.items.append(FieldError(path, message, "error"))
+
+    def warning(self, path: str, message: str) -> None:
+        self.items.append(FieldError(path, message, "warning"))
+
+    def extend(self, path: str, messages: Iterable[str]) -> None:
+        for message in messages:
+            self.error(path, message)
 
 
 class ParseError(Exception):

@@ -28,7 +28,8 @@ from dra_kwok.runtime.informer import EventHandler, Informer
 from dra_kwok.runtime.rest import SLICES_PATH, Rest
 from dra_kwok.runtime.log import get_logger
 from dra_kwok.runtime.metrics import Metrics
-from dra_kwok.slices.render import MANAGED_BY_LABEL, MANAGED_BY_VALUE, NodeInfo, node_matches, render_cluster, render_node
+from dra_kwok.slices.nodes import NodeInfo, node_matches
+from dra_kwok.slices.render import MANAGED_BY_LABEL, MANAGED_BY_VALUE, render_cluster, render_node
 from dra_kwok.controllers.store import UNKNOWN, Store
 from dra_kwok.runtime.workqueue import WorkQueue
 

@@ -17,7 +17,7 @@ from typing import Callable
 
 from kubernetes import client
 
-from dra_kwok.config import ConfigInvalid, ParseError, load_config, validate
+from dra_kwok.accept import Rejected, accept
 from dra_kwok.config.types import Config
 from dra_kwok.runtime.events import EventRecorder
 from dra_kwok.runtime.informer import EventHandler, Informer
@@ -28,27 +28,10 @@ from dra_kwok.controllers.store import Store
 log = get_logger("controller.configmap")
 
 
-class Rejected(Exception):
-    """The config text was refused; `errors` are the lines to show the user."""
-
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__("; ".join(errors))
-        self.errors = errors
-
-
 def parse_and_validate(text: str | bytes, source: str) -> Config:
-    """Text (a raw config or a ConfigMap manifest) -> a valid Config, or Rejected with every error."""
-    try:
-        config = load_config(text, source)
-    except ParseError as err:
-        raise Rejected([str(err)]) from None
-    except ConfigInvalid as err:
-        raise Rejected([str(e) for e in err.errors]) from None
-    problems = validate(config)
-    errors = [str(p) for p in problems if p.severity == "error"]
-    if errors:
-        raise Rejected(errors)
-    for warning in (p for p in problems if p.severity != "error"):
+    """Text -> a valid Config (its warnings logged), or Rejected with every error."""
+    config, warnings = accept(text, source)
+    for warning in warnings:
         log.warning("Configuration warning", source=source, warning=str(warning))
     return config
 

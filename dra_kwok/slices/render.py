@@ -53,7 +53,7 @@ validation rejects unknown placeholders and strings that could expand beyond 64 
 ``check``
 ---------
 Every public render function takes ``check: bool = True``.  With ``check=True`` each rendered body goes through
-:func:`~dra_kwok.config.validation.validate_slice` (the apiserver's rules) and a pool's device names must be
+:func:`~dra_kwok.slices.rules.validate_slice` (the apiserver's rules) and a pool's device names must be
 unique; any problem raises :class:`RenderError`.  ``check=False`` renders invalid configs *as written* (129
 devices in one slice, a bad attribute key, ``resourceSliceCount: 0``) so that a test can send them to a real
 apiserver and compare its verdict with ours.  The controller also renders with ``check=False``: it only ever
@@ -64,9 +64,8 @@ config renders valid slices for every node (a property test proves it).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
-from collections.abc import Mapping as AbcMapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from dra_kwok.config.errors import ConfigInvalid, FieldError
@@ -74,14 +73,14 @@ from dra_kwok.config.formats import (
     TemplateError,
     expand_template,
     is_label_value,
-    label_key_errors,
-    parse_int64,
     parse_template,
     short_hash,
     short_node_name,
 )
 from dra_kwok.config.quantity import QuantityError, canonical_quantity
 from dra_kwok.config.types import AttributeValue, Config, DeviceTemplate, Mapping, NodeSelectorRequirement, NodeSelectorTerm
+from dra_kwok.slices.nodes import FrozenLabels, NodeInfo, node_matches, terms_match
+from dra_kwok.slices.rules import validate_slice
 
 __all__ = [
     "API_VERSION",
@@ -102,7 +101,6 @@ __all__ = [
     "render_all_groups",
     "render_cluster",
     "render_node",
-    "render_unchecked",
     "slice_object_name",
     "terms_match",
 ]
@@ -126,45 +124,6 @@ class RenderError(ConfigInvalid):
     """Rendering produced (or would produce) objects the apiserver must reject; ``errors`` says which."""
 
 
-class FrozenLabels(AbcMapping[str, str]):
-    """An immutable, hashable ``str → str`` mapping (node labels)."""
-
-    __slots__ = ("_items", "_dict")
-
-    def __init__(self, items: AbcMapping[str, str] | Iterable[tuple[str, str]] = ()) -> None:
-        pairs = items.items() if isinstance(items, AbcMapping) else items
-        self._dict = {str(k): str(v) for k, v in pairs}
-        self._items = tuple(sorted(self._dict.items()))
-
-    def __getitem__(self, key: str) -> str:
-        return self._dict[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(k for k, _ in self._items)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __hash__(self) -> int:
-        return hash(self._items)
-
-    def __repr__(self) -> str:
-        return f"FrozenLabels({self._dict!r})"
-
-
-@dataclass(frozen=True)
-class NodeInfo:
-    """What the renderer needs of a Node.  ``labels`` may be given as any mapping; it is frozen on creation."""
-
-    name: str
-    uid: str
-    labels: AbcMapping[str, str] = field(default_factory=FrozenLabels)
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.labels, FrozenLabels):
-            object.__setattr__(self, "labels", FrozenLabels(self.labels))
-
-
 @dataclass(frozen=True)
 class Pool:
     """One pool's desired slices.
@@ -177,61 +136,6 @@ class Pool:
     name: str
     node_name: str | None
     slices: tuple[dict[str, Any], ...]
-
-
-# ------------------------------------------------------------------------------------------------------
-# Node matching: upstream NodeSelector semantics (k8s.io/component-helpers/scheduling/corev1/nodeaffinity).
-
-
-def _expression_matches(requirement: NodeSelectorRequirement, labels: AbcMapping[str, str]) -> bool:
-    key, operator, values = requirement.key, requirement.operator, requirement.values
-    if label_key_errors(key) or not all(is_label_value(v) for v in values):
-        return False  # upstream: an invalid requirement makes its term match nothing
-    if operator in ("In", "NotIn"):
-        if not values:
-            return False
-        present = key in labels and labels[key] in values
-        return present if operator == "In" else not present
-    if operator in ("Exists", "DoesNotExist"):
-        if values:
-            return False
-        return (key in labels) == (operator == "Exists")
-    if operator in ("Gt", "Lt"):
-        if len(values) != 1 or key not in labels:
-            return False
-        wanted, actual = parse_int64(values[0]), parse_int64(labels[key])
-        if wanted is None or actual is None:
-            return False
-        return actual > wanted if operator == "Gt" else actual < wanted
-    return False
-
-
-def _field_matches(requirement: NodeSelectorRequirement, node: NodeInfo) -> bool:
-    if requirement.key != "metadata.name" or len(requirement.values) != 1:
-        return False
-    if requirement.operator == "In":
-        return node.name == requirement.values[0]
-    if requirement.operator == "NotIn":
-        return node.name != requirement.values[0]
-    return False
-
-
-def _term_matches(term: NodeSelectorTerm, node: NodeInfo) -> bool:
-    if not term.match_expressions and not term.match_fields:
-        return False  # an empty term matches no node
-    return all(_expression_matches(r, node.labels) for r in term.match_expressions) and all(
-        _field_matches(r, node) for r in term.match_fields
-    )
-
-
-def terms_match(terms: Iterable[NodeSelectorTerm], node: NodeInfo) -> bool:
-    """True if any term matches (terms are ORed; requirements within a term are ANDed)."""
-    return any(_term_matches(term, node) for term in terms)
-
-
-def node_matches(mapping: Mapping, node: NodeInfo) -> bool:
-    """Whether ``node`` matches ``mapping.node_selector_terms`` (no terms: never)."""
-    return terms_match(mapping.node_selector_terms, node)
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -429,8 +333,6 @@ def _groups(config: Config, mappings: Iterable[Mapping]) -> list[list[Mapping]]:
 
 
 def _check(pools: list[Pool]) -> list[Pool]:
-    from dra_kwok.config.validation import validate_slice  # late: validation renders too
-
     problems: list[FieldError] = []
     for pool in pools:
         seen: dict[str, str] = {}
@@ -486,11 +388,6 @@ def render(config: Config, nodes: Iterable[NodeInfo], *, check: bool = True) -> 
     for node in nodes:
         pools.extend(render_node(config, node, check=check))
     return sorted(pools, key=_sort_key)
-
-
-def render_unchecked(config: Config, nodes: Iterable[NodeInfo]) -> list[Pool]:
-    """``render(config, nodes, check=False)``: invalid configs rendered as written, for apiserver comparisons."""
-    return render(config, nodes, check=False)
 
 
 def render_all_groups(config: Config, node: NodeInfo) -> list[tuple[Mapping, Pool]]:

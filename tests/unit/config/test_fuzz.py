@@ -34,7 +34,8 @@ import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from dra_kwok.config import ConfigInvalid, ParseError, errors_only, load_documents, validate
+from dra_kwok.accept import validate
+from dra_kwok.config import ConfigInvalid, ParseError, errors_only, load_documents
 from dra_kwok.slices.render import NodeInfo, RenderError, render
 
 SEEDS_DIR = Path(__file__).resolve().parents[2] / "corpus" / "fuzz-seeds"

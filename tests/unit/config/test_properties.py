@@ -10,7 +10,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dra_kwok.config import ConfigInvalid, ParseError, load_config, load_documents, validate, validate_slice
+from dra_kwok.accept import validate
+from dra_kwok.config import ConfigInvalid, ParseError, load_config, load_documents
+from dra_kwok.slices.rules import validate_slice
 from dra_kwok.config.quantity import QuantityError, canonical_quantity, parse_quantity
 from dra_kwok.config.types import (
     AttributeValue,

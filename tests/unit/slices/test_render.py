@@ -8,7 +8,8 @@ import re
 
 import pytest
 
-from dra_kwok.config import ConfigInvalid, load_config, validate_slice
+from dra_kwok.config import ConfigInvalid, load_config
+from dra_kwok.slices.rules import validate_slice
 from dra_kwok.config.formats import is_dns_label, is_dns_subdomain, is_label_value
 from dra_kwok.config.types import NodeSelectorTerm
 from dra_kwok.slices.render import (
@@ -25,7 +26,6 @@ from dra_kwok.slices.render import (
     render,
     render_cluster,
     render_node,
-    render_unchecked,
 )
 from tests.unit.config.builders import KWOK, attrs, config, device, mapping, req, term
 
@@ -344,7 +344,7 @@ def test_check_refuses_what_the_apiserver_would_reject() -> None:
     assert any("spec.devices[0].name" in e.path for e in info.value.errors)
     (pool,) = render(cfg, [node()], check=False)
     assert pool.slices[0]["spec"]["devices"][0]["name"] == "GPU_0"
-    assert render_unchecked(cfg, [node()]) == [pool]
+    assert render(cfg, [node()], check=False) == [pool]
 
 
 def test_check_refuses_duplicate_devices_across_slices() -> None:

@@ -1,0 +1,63 @@
+"""Text in, a validated :class:`~dra_kwok.config.types.Config` (or every problem) out.
+
+Why one module: the controller (a ConfigMap or a file), `dra-kwok validate` / `render` and the benchmark must reach
+the same verdict on the same text. The verdict has two layers: the config's own rules (:mod:`dra_kwok.config`,
+paths into what the user wrote) and, as a safety net once those pass, every pool the config can produce rendered for
+a worst-case node (a 63-character name) and checked with the apiserver's ResourceSlice rules
+(:mod:`dra_kwok.slices.rules`).
+"""
+
+from __future__ import annotations
+
+from dra_kwok.config import Config, ConfigInvalid, FieldError, ParseError, errors_only, load_config
+from dra_kwok.config import validate as config_rules
+from dra_kwok.config.formats import ASSUMED_NODE_NAME_LENGTH
+from dra_kwok.slices.nodes import NodeInfo
+from dra_kwok.slices.render import render_all_groups
+from dra_kwok.slices.rules import validate_slice
+
+__all__ = ["Rejected", "accept", "validate"]
+
+_EXAMPLE_NODE = NodeInfo("n" * ASSUMED_NODE_NAME_LENGTH, "00000000-0000-4000-8000-000000000000", {})
+
+
+class Rejected(Exception):
+    """The config text was refused; ``problems`` are every error found (warnings are not refusals)."""
+
+    def __init__(self, problems: list[FieldError] | list[str]) -> None:
+        self.errors = [str(p) for p in problems]
+        super().__init__("; ".join(self.errors))
+
+
+def _rendered_problems(config: Config) -> list[FieldError]:
+    out = []
+    indexes = {id(m): i for i, m in enumerate(config.mappings)}
+    for mapping, pool in render_all_groups(config, _EXAMPLE_NODE):
+        path = f"mappings[{indexes[id(mapping)]}].resourceSlice"
+        for body in pool.slices:
+            for problem in errors_only(validate_slice(body)):
+                out.append(FieldError(path, f"the rendered ResourceSlice would be rejected by the apiserver: {problem}"))
+    return out
+
+
+def validate(config: Config) -> list[FieldError]:
+    """Every error and warning of ``config``; it is valid when no item has ``severity == "error"``."""
+    problems = config_rules(config)
+    if not errors_only(problems):
+        problems += _rendered_problems(config)
+    return problems
+
+
+def accept(text: str | bytes, source: str) -> tuple[Config, list[FieldError]]:
+    """Text (a raw config or a ConfigMap manifest) -> (a valid Config, its warnings), or :class:`Rejected`."""
+    try:
+        config = load_config(text, source)
+    except ParseError as err:
+        raise Rejected([str(err)]) from None
+    except ConfigInvalid as err:
+        raise Rejected(err.errors) from None
+    problems = validate(config)
+    errors = errors_only(problems)
+    if errors:
+        raise Rejected(errors)
+    return config, [p for p in problems if p.severity != "error"]
