@@ -44,16 +44,35 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(HERE))
 
 import yaml  # noqa: E402
-from kubernetes.client.exceptions import ApiException  # noqa: E402
-
 from bench_proc import (  # noqa: E402
-    CpuMeter, apiserver_latency, apiserver_requests, by_labels, counter_delta, http_get, machine, memory, metric_sum, now_utc,
-    latency_delta, parse_prometheus, sources_digest, summarize_verbs, versions,
+    CpuMeter,
+    apiserver_latency,
+    apiserver_requests,
+    by_labels,
+    counter_delta,
+    http_get,
+    latency_delta,
+    machine,
+    memory,
+    metric_sum,
+    now_utc,
+    parse_prometheus,
+    sources_digest,
+    summarize_verbs,
+    versions,
 )
 from bench_watch import SliceWatcher, Tracker  # noqa: E402
+from kubernetes.client.exceptions import ApiException  # noqa: E402
+
 from dra_kwok.controllers.source import parse_and_validate  # noqa: E402
-from dra_kwok.runtime.rest import SLICES_PATH, Rest, new_api_client  # noqa: E402
-from dra_kwok.slices.render import MANAGED_BY_LABEL, MANAGED_BY_VALUE, NodeInfo, render  # noqa: E402
+from dra_kwok.runtime.rest import Rest, new_api_client  # noqa: E402
+from dra_kwok.slices.render import (  # noqa: E402
+    MANAGED_BY_LABEL,
+    MANAGED_BY_VALUE,
+    SLICES_PATH,  # noqa: E402
+    NodeInfo,
+    render,
+)
 from dra_kwok.testing.controlplane import ControlPlane, find_binary, free_port  # noqa: E402
 
 MANAGED = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"

@@ -9,7 +9,14 @@ a worst-case node (a 63-character name) and checked with the apiserver's Resourc
 
 from __future__ import annotations
 
-from dra_kwok.config import Config, ConfigInvalid, FieldError, ParseError, errors_only, load_config
+from dra_kwok.config import (
+    Config,
+    ConfigInvalid,
+    FieldError,
+    ParseError,
+    errors_only,
+    load_config,
+)
 from dra_kwok.config import validate as config_rules
 from dra_kwok.config.formats import ASSUMED_NODE_NAME_LENGTH
 from dra_kwok.slices.nodes import NodeInfo

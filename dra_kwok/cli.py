@@ -1,31 +1,23 @@
 """The `dra-kwok` command line: parses flags (each with a DRA_KWOK_* environment default) and calls in.
 
-Why so thin: everything a command does is a function of the pure core (config, validation, render) or of the
-manager; the CLI only reads files, formats output and maps outcomes to exit codes:
+Why so thin: everything a command does is a function of the pure core (accept, slices) or of the app; the run
+flags come from :mod:`dra_kwok.settings`; the CLI only reads files, formats output and maps outcomes to exit codes:
 0 valid / ran, 1 invalid config (or a fatal runtime error), 2 input unreadable or unparseable.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
-from typing import Any
+from typing import Any, Callable
 
 import click
 import yaml
 
 from dra_kwok import __version__
+from dra_kwok.settings import Settings, flags
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110, "show_default": True}
-
-
-def flag(*decls: str, **kwargs: Any):
-    """A click option whose environment default is DRA_KWOK_<LONG NAME> (e.g. --resync-period:
-    DRA_KWOK_RESYNC_PERIOD), shown in --help."""
-    long_name = next(d for d in decls if d.startswith("--")).split("/")[0]
-    envvar = "DRA_KWOK_" + long_name.lstrip("-").replace("-", "_").upper()
-    return click.option(*decls, envvar=envvar, show_envvar=True, **kwargs)
 
 
 @click.group(context_settings=CONTEXT)
@@ -167,45 +159,59 @@ def render(file: str, node_file: str | None, labels: str, node_name: str) -> Non
     click.echo(yaml.safe_dump_all(slices, sort_keys=False), nl=False)
 
 
-@main.command()
-@flag("--kubeconfig", type=click.Path(dir_okay=False), default=None,
-              help="Path to a kubeconfig. Default: in-cluster service account, else $KUBECONFIG / ~/.kube/config.")
-@flag("--namespace", default="karpenter", show_default=True, help="Namespace of the ConfigMap (and Lease).")
-@flag("--configmap", default="dra-kwok-configmap", show_default=True, help="Name of the ConfigMap to watch.")
-@flag("--config-file", type=click.Path(dir_okay=False), default=None,
-              help="Local mode: read the config from this file (reloaded on change) instead of a ConfigMap.")
-@flag("--resync-period", type=float, default=30.0, show_default=True,
-              help="Seconds between full resyncs from the caches (no LIST; a safety net, events drive the work).")
-@flag("--leader-elect/--no-leader-elect", default=False, show_default=True,
-              help="Elect a leader on a Lease so that only one replica writes.")
-@flag("--leader-election-namespace", default=None, help="Namespace of the Lease. Default: --namespace.")
-@flag("--health-port", type=int, default=8081, show_default=True, help="Port of /healthz and /readyz (0: off).")
-@flag("--metrics-port", type=int, default=8080, show_default=True, help="Port of /metrics (0: off).")
-@flag("--bind-address", default="0.0.0.0", show_default=True, help="Address the probe and metrics ports bind.")
-@flag("--workers", type=int, default=4, show_default=True, help="Concurrent reconciles (MaxConcurrentReconciles).")
-@flag("--kwok-annotation", default="kwok.x-k8s.io/node", show_default=True,
-              help="Nodes carrying this annotation (any value) are KWOK nodes.")
-@flag("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@flag("-v", "--v", "verbosity", type=int, default=0, show_default=True, help="Log verbosity (klog -v levels).")
-def run(kubeconfig, namespace, configmap, config_file, resync_period, leader_elect, leader_election_namespace,
-        health_port, metrics_port, bind_address, workers, kwok_annotation, log_format, verbosity) -> None:
-    """Run the driver: watch the config and KWOK nodes, and keep their ResourceSlices right."""
-    from dra_kwok.runtime import log
-    from dra_kwok.runtime.manager import Manager, Options
+class Duration(click.ParamType):
+    """A Go duration (30s, 1m30s, 500ms) or plain seconds, as a float of seconds."""
 
-    log.setup(log_format, verbosity)
-    opts = Options(
-        kubeconfig=kubeconfig, namespace=namespace, configmap=configmap, config_file=config_file,
-        resync_period=resync_period, leader_elect=leader_elect, leader_election_namespace=leader_election_namespace,
-        health_port=health_port, metrics_port=metrics_port, bind_address=bind_address, workers=workers,
-        kwok_annotation=kwok_annotation, identity=os.environ.get("POD_NAME"),
-    )
+    name = "duration"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        from dra_kwok.runtime.duration import DurationError, parse_duration
+
+        try:
+            return parse_duration(value)
+        except DurationError as err:
+            self.fail(str(err), param, ctx)
+
+
+def _settings_options(command: Callable[..., None]) -> Callable[..., None]:
+    """One click option per run setting (dra_kwok.settings), each with its DRA_KWOK_* environment default."""
+    for f in reversed(flags()):
+        kw: dict[str, Any] = {"envvar": f.envvar, "show_envvar": True, "help": f.help, "default": f.default}
+        decls = [f.flag]
+        if f.kind == "bool":
+            decls = [f"{f.flag}/--no-{f.flag[2:]}"]
+        elif f.kind == "int":
+            kw["type"] = int
+        elif f.kind == "duration":
+            kw["type"] = Duration()
+            kw["default"] = f.default_text  # shown as written (30s), converted to seconds by the type
+        elif f.kind == "choice":
+            kw["type"] = click.Choice(list(f.choices))
+        elif f.kind == "path":
+            kw["type"] = click.Path(dir_okay=False)
+        if f.default is None:
+            kw["show_default"] = f.default_text
+        if f.flag == "-v":
+            decls = ["-v", "--v"]
+        command = click.option(*decls, f.name, **kw)(command)
+    return command
+
+
+@main.command()
+@_settings_options
+def run(**values: Any) -> None:
+    """Run the driver: watch the config and KWOK nodes, and keep their ResourceSlices right."""
+    from dra_kwok.app import App
+    from dra_kwok.runtime import log
+
+    settings = Settings(**values)
+    log.setup(settings.log_format, settings.verbosity)
     try:
-        manager = Manager(opts)
+        app = App(settings)
     except Exception as err:  # bad kubeconfig, no cluster config at all
         log.get_logger("cli").error("Failed to create client", err=err)
         sys.exit(1)
-    sys.exit(manager.run())
+    sys.exit(app.run())
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@ only the keys they affect, and reconcile threads take keys from a rate-limited w
 (pure), diff them against the cached slices (pure) and apply only the difference. An idle resync re-enqueues keys
 from the caches, so it costs no LIST and, when nothing differs, no write.
 
-Keys: ("node", <name>) for a node's node-local pools, ("cluster", "") for the cluster-wide pools.
+Requests: :class:`PoolsRequest` — ``PoolsRequest(node=<name>)`` for a node's node-local pools, ``PoolsRequest(None)``
+for the cluster-wide pools. The work queue, workers, backoff and resync are the generic
+:class:`~dra_kwok.runtime.controller.Controller`'s; this module is the reconciler and its event handlers.
 Safety: the slice informer only ever sees slices with our managed-by label, and nothing else is ever written;
 nothing at all is written while the configuration is UNKNOWN (no valid config seen yet) or this replica is not
 the leader; a 409 or a failed write is retried with per-key backoff and never blocks other keys.
@@ -14,29 +16,48 @@ the leader; a 409 or a failed write is retried with per-key backoff and never bl
 from __future__ import annotations
 
 import math
-import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Callable, Hashable
+from typing import Callable
 
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
 from dra_kwok.config.types import Config
-from dra_kwok.slices.plan import Action, devices_digest, plan
-from dra_kwok.runtime.informer import EventHandler, Informer
-from dra_kwok.runtime.rest import SLICES_PATH, Rest
-from dra_kwok.runtime.log import get_logger
-from dra_kwok.runtime.metrics import Metrics
-from dra_kwok.slices.nodes import NodeInfo, node_matches
-from dra_kwok.slices.render import MANAGED_BY_LABEL, MANAGED_BY_VALUE, render_cluster, render_node
+from dra_kwok.controllers.metrics import DriverMetrics
 from dra_kwok.controllers.store import UNKNOWN, Store
-from dra_kwok.runtime.workqueue import WorkQueue
+from dra_kwok.runtime.controller import Controller, TerminalError
+from dra_kwok.runtime.errors import AlreadyExists, NotFound
+from dra_kwok.runtime.informer import EventHandler, Informer
+from dra_kwok.runtime.log import get_logger
+from dra_kwok.runtime.rest import Rest
+from dra_kwok.slices.nodes import NodeInfo, node_matches
+from dra_kwok.slices.plan import Action, devices_digest, plan
+from dra_kwok.slices.render import (
+    MANAGED_BY_LABEL,
+    MANAGED_BY_VALUE,
+    SLICES_PATH,
+    render_cluster,
+    render_node,
+)
 
 NAME = "resourceslice"
 DELETED = object()  # marks a slice whose last write of ours was its deletion
-CLUSTER_KEY = ("cluster", "")
+MAX_EXPECTED = 65_536  # our writes not yet seen back; bounded, since node names churn forever (Karpenter)
 log = get_logger("controller.resourceslice")
+
+
+@dataclass(frozen=True, order=True)
+class PoolsRequest:
+    """What one reconcile is about: the node-local pools of ``node``, or (``node=None``) the cluster-wide pools."""
+
+    node: str | None
+
+    def __str__(self) -> str:
+        return f"node/{self.node}" if self.node is not None else "cluster"
+
+
+CLUSTER = PoolsRequest(None)
 
 
 @dataclass(frozen=True)
@@ -83,7 +104,7 @@ class ResourceSliceController:
         self,
         api: client.ApiClient,
         store: Store,
-        metrics: Metrics,
+        metrics: DriverMetrics,
         *,
         kwok_annotation: str = "kwok.x-k8s.io/node",
         resync_period: float = 30.0,
@@ -94,15 +115,14 @@ class ResourceSliceController:
     ) -> None:
         self.store = store
         self.rest = Rest(api, metrics.observe_request, timeout=(5.0, request_timeout))
-        self.resync_period = resync_period
-        self.workers = workers
         self.can_write = can_write
-        self.queue = WorkQueue(NAME, metrics.queue)
-        self._settled: dict[Hashable, tuple] = {}  # key -> the inputs of its last reconcile that wrote nothing
-        self._expected: dict[str, object] = {}  # slice name -> what our last write of it left (see _expect)
+        self.controller: Controller[PoolsRequest] = Controller(
+            NAME, self.reconcile, metrics, keys=self._all_keys, workers=workers, resync_period=resync_period)
+        self.queue = self.controller.queue
+        self._settled: dict[PoolsRequest, tuple] = {}  # request -> the inputs of its last reconcile that wrote nothing
+        # slice name -> what our last write of it left (see _expect); an entry goes when its watch event is seen
+        self._expected: OrderedDict[str, object] = OrderedDict()
         self._sent: dict[str, tuple[list, str]] = {}  # slice name -> (devices, digest) of a write not yet seen back
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
         core, resource = client.CoreV1Api(api), client.ResourceV1Api(api)
         observe = lambda resource_name: (lambda verb: metrics.observe_request(verb.upper(), resource_name, 200))  # noqa: E731
         self.nodes: Informer[NodeRecord] = Informer(
@@ -117,13 +137,6 @@ class ResourceSliceController:
             index=_slice_node, version=lambda s: s["metadata"].get("resourceVersion"),
         )
         store.on_change(self._config_changed)
-        metrics.max_concurrent.labels(controller=NAME).set(workers)
-        # children bound once (labels() takes a lock and a lookup; a write would call it 6 times), and exported as
-        # 0 from the start, as controller-runtime does
-        self._active = metrics.active_workers.labels(controller=NAME)
-        self._errors = metrics.reconcile_errors.labels(controller=NAME)
-        self._reconcile_time = metrics.reconcile_time.labels(controller=NAME)
-        self._reconciles = {r: metrics.reconcile_total.labels(controller=NAME, result=r) for r in ("success", "error")}
         self._writes = {(v, r): metrics.writes.labels(verb=v, result=r)
                         for v in ("create", "update", "delete") for r in ("success", "error")}
         # evaluated at scrape time, so the hot path pays nothing for them
@@ -141,41 +154,22 @@ class ResourceSliceController:
         return self.nodes.synced.is_set() and self.slices.synced.is_set()
 
     def start_workers(self) -> None:
-        """Start reconciling (the leader only): everything is enqueued once, then events and resyncs drive it."""
-        self.enqueue_all()
-        for i in range(self.workers):
-            t = threading.Thread(target=self._worker, name=f"{NAME}-worker-{i}", daemon=True)
-            t.start()
-            self._threads.append(t)
-        t = threading.Thread(target=self._resync_loop, name=f"{NAME}-resync", daemon=True)
-        t.start()
-        self._threads.append(t)
+        """Start reconciling (the leader only)."""
+        self.controller.start()
 
-    def stop(self, timeout: float = 3.0) -> None:
-        self._stop.set()
-        self.queue.shutdown()
-        deadline = time.monotonic() + timeout
-        for t in self._threads:
-            t.join(max(0.0, deadline - time.monotonic()))
+    def stop_informers(self) -> None:
         self.nodes.stop(0.5)
         self.slices.stop(0.5)
 
-    @property
-    def workers_started(self) -> bool:
-        return bool(self._threads)
-
-    def workers_alive(self) -> bool:
-        return all(t.is_alive() for t in self._threads)
+    def stop(self, timeout: float = 3.0) -> None:
+        self.controller.stop(timeout)
+        self.stop_informers()
 
     # ------------------------------------------------------------------ enqueueing
-    def enqueue_all(self) -> None:
-        for key in self._all_keys():
-            self.queue.add(key)
-
-    def _all_keys(self) -> list[Hashable]:
+    def _all_keys(self) -> list[PoolsRequest]:
         names = {n.info.name for n in self.nodes.list() if n.kwok}
         names |= {v for v in self.slices.index_values() if v}
-        return [("node", n) for n in sorted(names)] + [CLUSTER_KEY]
+        return [PoolsRequest(n) for n in sorted(names)] + [CLUSTER]
 
     def _config_changed(self, old: Config | None, new: Config | None) -> None:
         """Enqueue the nodes either config can touch, plus those that hold our slices, plus the cluster key."""
@@ -185,58 +179,28 @@ class ResourceSliceController:
             if rec.kwok and any(node_matches(m, rec.info) for c in configs for m in c.mappings):
                 names.add(rec.info.name)
         for name in sorted(names):
-            self.queue.add(("node", name))
-        self.queue.add(CLUSTER_KEY)
+            self.queue.add(PoolsRequest(name))
+        self.queue.add(CLUSTER)
 
     def node_changed(self, old: NodeRecord | None, new: NodeRecord | None) -> None:
         name = (new or old).info.name  # type: ignore[union-attr]
-        self.queue.add(("node", name))
+        self.queue.add(PoolsRequest(name))
         cfg = self.store.get()
         if isinstance(cfg, Config) and _is_cluster_wide(cfg):
-            self.queue.add(CLUSTER_KEY)
+            self.queue.add(CLUSTER)
 
     def slice_changed(self, obj: dict) -> None:
-        node = _slice_node(obj)
-        self.queue.add(("node", node) if node else CLUSTER_KEY)
-
-    def _resync_loop(self) -> None:
-        while not self._stop.wait(self.resync_period):
-            log.v(4).info("Resync started", keys=len(self._all_keys()))
-            self.enqueue_all()
+        self.queue.add(PoolsRequest(_slice_node(obj)))
 
     # ------------------------------------------------------------------ reconcile
-    def _worker(self) -> None:
-        while not self._stop.is_set():
-            key = self.queue.get(timeout=1.0)
-            self.queue.update_processing_metrics()
-            if key is None:
-                continue
-            self._active.inc()
-            start = time.monotonic()
-            try:
-                self.reconcile(key)
-            except Exception as err:
-                result = "error"
-                self._errors.inc()
-                delay = self.queue.add_rate_limited(key)
-                log.error("Reconciler error", err=_describe(err), key="/".join(key), backoff=f"{delay:.3f}s")
-            else:
-                result = "success"
-                self.queue.forget(key)
-            finally:
-                self._active.dec()
-                self._reconcile_time.observe(time.monotonic() - start)
-                self.queue.done(key)
-            self._reconciles[result].inc()
-
-    def desired_and_actual(self, key: Hashable):
+    def desired_and_actual(self, request: PoolsRequest) -> tuple[list, list[dict]]:
         cfg = self.store.get()
-        kind, name = key  # type: ignore[misc]
+        name = request.node
         # check=False: the store only ever holds configs that passed validate(), which renders every pool of the
         # config for a worst-case node through the same validate_slice, and the renderer keeps any node valid
         # (tests/unit/config/test_properties.py proves it on generated configs and nodes). Checking every node's
         # slices again cost a third of the render, and the apiserver still refuses what would be invalid.
-        if kind == "node":
+        if name is not None:
             rec = self.nodes.get(name)
             desired = render_node(cfg, rec.info, check=False) if isinstance(cfg, Config) and rec and rec.kwok else []
             return desired, self.slices.by_index(name)
@@ -244,49 +208,56 @@ class ResourceSliceController:
         desired = render_cluster(cfg, kwok, check=False) if isinstance(cfg, Config) else []
         return desired, self.slices.by_index(None)
 
-    def _inputs(self, key: Hashable, revision: int) -> tuple:
-        """Everything a reconcile of `key` depends on, cheaply: the config revision, the node record(s) and the
+    def _inputs(self, request: PoolsRequest, revision: int) -> tuple:
+        """Everything a reconcile of `request` depends on, cheaply: the config revision, the node record(s) and the
         (name, resourceVersion) of the stored slices."""
-        kind, name = key  # type: ignore[misc]
-        if kind == "node":
-            nodes: object = self.nodes.get(name)
+        if request.node is not None:
+            nodes: object = self.nodes.get(request.node)
         else:
             nodes = frozenset(r for r in self.nodes.list() if r.kwok)
         stored = frozenset((s["metadata"]["name"], s["metadata"].get("resourceVersion"))
-                           for s in self.slices.by_index(name if kind == "node" else None))
+                           for s in self.slices.by_index(request.node))
         return revision, nodes, stored
 
-    def reconcile(self, key: Hashable) -> None:
+    def reconcile(self, request: PoolsRequest) -> None:
         revision = self.store.revision
         if self.store.get() is UNKNOWN:
             return  # no valid config seen yet: touch nothing
-        inputs = self._inputs(key, revision)
-        if self._settled.get(key) == inputs:
+        inputs = self._inputs(request, revision)
+        if self._settled.get(request) == inputs:
             return  # found right last time and nothing it depends on changed: a resync costs no render, no diff
-        desired, actual = self.desired_and_actual(key)
+        desired, actual = self.desired_and_actual(request)
         actions = plan(desired, actual)
-        for action in actions:
-            if not self.can_write() or self._stop.is_set():
-                return
-            self._apply(action)
+        try:
+            for action in actions:
+                if not self.can_write() or self.controller.stopping:
+                    return
+                self._apply(action)
+        except TerminalError:
+            self._settled[request] = inputs  # reported once; retried when an input changes, not on every resync
+            raise
         if actions:
-            self._settled.pop(key, None)
-            log.v(2).info("Reconciled", key="/".join(key), writes=len(actions))  # type: ignore[arg-type]
+            self._settled.pop(request, None)
+            log.v(2).info("Reconciled", request=str(request), writes=len(actions))
         elif inputs[1] or inputs[2]:
-            self._settled[key] = inputs
+            self._settled[request] = inputs
         else:
-            self._settled.pop(key, None)  # a node that is gone and has no slices: forget it
+            self._settled.pop(request, None)  # a node that is gone and has no slices: forget it
 
     def _expect(self, action: Action) -> None:
         """Remember what this write will leave on the server, before sending it: the watch event of our own write
         often arrives before the response does, and must not queue the key again (measured: 60% extra reconciles)."""
         if action.verb == "delete":
-            self._expected[action.name] = DELETED
+            expected: object = DELETED
         else:
             spec = action.body["spec"]  # type: ignore[index]
             digest = action.digest or devices_digest(spec.get("devices"))
-            self._expected[action.name] = (digest, spec["pool"]["generation"])
+            expected = (digest, spec["pool"]["generation"])
             self._sent[action.name] = (spec.get("devices") or [], digest)
+        self._expected[action.name] = expected
+        self._expected.move_to_end(action.name)
+        while len(self._expected) > MAX_EXPECTED:
+            self._expected.popitem(last=False)
 
     def _transform(self, raw: dict) -> dict:
         """slice_transform, reusing the digest of what we sent when the server sent the same devices back (our own
@@ -299,10 +270,15 @@ class ResourceSliceController:
 
     def is_own_write(self, obj: dict, deleted: bool = False) -> bool:
         """Is this watched state exactly what our last write of that slice left? Then there is nothing to do."""
-        expected = self._expected.get(obj["metadata"]["name"])
+        name = obj["metadata"]["name"]
+        expected = self._expected.get(name)
         if deleted:
-            return expected is DELETED
-        return expected == (obj.get("devicesDigest"), (obj["spec"].get("pool") or {}).get("generation"))
+            own = expected is DELETED
+        else:
+            own = expected == (obj.get("devicesDigest"), (obj["spec"].get("pool") or {}).get("generation"))
+        if own:
+            del self._expected[name]  # seen back: later events of this slice are someone else's
+        return own
 
     def _apply(self, action: Action) -> None:
         obj: dict = {}
@@ -311,10 +287,8 @@ class ResourceSliceController:
             if action.verb == "create":
                 try:
                     obj = self.rest.post(SLICES_PATH, action.body)  # type: ignore[arg-type]
-                except ApiException as err:
-                    if err.status == 409 and "AlreadyExists" in (err.body or ""):
-                        raise NotOurs(action.name) from err
-                    raise
+                except AlreadyExists as err:
+                    raise NotOurs(action.name) from err
                 self.slices.mutate(obj)
             elif action.verb == "update":
                 obj = self.rest.put(f"{SLICES_PATH}/{action.name}", action.body)  # type: ignore[arg-type]
@@ -324,9 +298,8 @@ class ResourceSliceController:
                         "preconditions": {"uid": action.uid, "resourceVersion": action.resource_version}}
                 try:
                     self.rest.delete(f"{SLICES_PATH}/{action.name}", body)
-                except ApiException as err:
-                    if err.status != 404:
-                        raise
+                except NotFound:
+                    pass
                 self.slices.mutate(None, key=action.name)
         except Exception:
             self._sent.pop(action.name, None)
@@ -354,7 +327,7 @@ class ResourceSliceController:
         return len(kwok), sum(1 for n in kwok if any(node_matches(m, n.info) for m in cfg.mappings))
 
 
-class NotOurs(Exception):
+class NotOurs(TerminalError):
     """A create met an object of the same name that our label-selected cache does not hold."""
 
     def __init__(self, name: str) -> None:
@@ -399,12 +372,3 @@ class _SliceEvents(EventHandler[dict]):
 
 
 _WRITE_MESSAGES = {"create": "Created ResourceSlice", "update": "Updated ResourceSlice", "delete": "Deleted ResourceSlice"}
-
-
-def _describe(err: BaseException) -> str:
-    if isinstance(err, NotOurs):
-        return str(err)
-    if isinstance(err, ApiException):
-        return f"{err.status} {err.reason}"
-    return f"{type(err).__name__}: {err}"[:300]
-

@@ -19,11 +19,11 @@ from kubernetes import client
 
 from dra_kwok.accept import Rejected, accept
 from dra_kwok.config.types import Config
+from dra_kwok.controllers.metrics import DriverMetrics
+from dra_kwok.controllers.store import Store
 from dra_kwok.runtime.events import EventRecorder
 from dra_kwok.runtime.informer import EventHandler, Informer
 from dra_kwok.runtime.log import get_logger
-from dra_kwok.runtime.metrics import Metrics
-from dra_kwok.controllers.store import Store
 
 log = get_logger("controller.configmap")
 
@@ -39,7 +39,7 @@ def parse_and_validate(text: str | bytes, source: str) -> Config:
 class _Accepting:
     """Shared bookkeeping of both sources: store the config or keep the last good one, and say so."""
 
-    def __init__(self, store: Store, metrics: Metrics) -> None:
+    def __init__(self, store: Store, metrics: DriverMetrics) -> None:
         self.store = store
         self.metrics = metrics
         self.last_error: list[str] | None = None
@@ -76,7 +76,7 @@ class ConfigMapController(_Accepting):
         self,
         api: client.ApiClient,
         store: Store,
-        metrics: Metrics,
+        metrics: DriverMetrics,
         recorder: EventRecorder,
         namespace: str,
         name: str,
@@ -95,6 +95,7 @@ class ConfigMapController(_Accepting):
             watch_timeout=watch_timeout, request_timeout=request_timeout, on_request=observe,
         )
         self._synced = threading.Event()
+        self._sync_lock = threading.Lock()
 
     def start(self) -> None:
         self.informer.start()
@@ -105,9 +106,11 @@ class ConfigMapController(_Accepting):
     def synced(self) -> bool:
         """The ConfigMap (or its absence) has been seen and processed, so the first reconcile may run."""
         if self.informer.synced.is_set() and not self._synced.is_set():
-            if not self.informer.list():  # no ConfigMap: nothing to apply, the desired state is "no slices"
-                self.cleared(f"configmap {self.namespace}/{self.name} (absent)")
-            self._synced.set()
+            with self._sync_lock:  # called from the manager and the probe threads: clear at most once
+                if not self._synced.is_set():
+                    if not self.informer.list():  # no ConfigMap: nothing to apply, the desired state is "no slices"
+                        self.cleared(f"configmap {self.namespace}/{self.name} (absent)")
+                    self._synced.set()
         return self._synced.is_set()
 
     def apply(self, cm: dict) -> None:
@@ -151,7 +154,7 @@ class _Events(EventHandler[dict]):
 class FileConfigSource(_Accepting):
     """`--config-file`: local mode without a ConfigMap; the file is re-read when its mtime or size changes."""
 
-    def __init__(self, store: Store, metrics: Metrics, path: str, poll_interval: float = 1.0) -> None:
+    def __init__(self, store: Store, metrics: DriverMetrics, path: str, poll_interval: float = 1.0) -> None:
         super().__init__(store, metrics)
         self.path = path
         self.poll_interval = poll_interval

@@ -11,10 +11,9 @@ import datetime
 import threading
 import uuid
 
-from kubernetes.client.exceptions import ApiException
-
-from dra_kwok.runtime.rest import Rest
+from dra_kwok.runtime.errors import NotFound
 from dra_kwok.runtime.log import get_logger
+from dra_kwok.runtime.rest import Rest
 
 log = get_logger("events")
 MAX_MESSAGE = 1024
@@ -50,9 +49,8 @@ class EventRecorder:
                     with self._lock:
                         self._last[key] = (name, count + 1)
                     return
-                except ApiException as err:
-                    if err.status != 404:
-                        raise
+                except NotFound:
+                    pass
             name = f"{obj_ref.get('name')}.{uuid.uuid4().hex[:16]}"
             now = _now()
             self._rest.post(

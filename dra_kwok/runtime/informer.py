@@ -18,14 +18,15 @@ from __future__ import annotations
 
 import json
 import random
-from collections import OrderedDict
 import threading
 import time
+from collections import OrderedDict
 from typing import Any, Callable, Generic, TypeVar
 
 from kubernetes.client.exceptions import ApiException
 from kubernetes.watch.watch import iter_resp_lines
 
+from dra_kwok.runtime.errors import Gone, api_error
 from dra_kwok.runtime.log import get_logger
 
 T = TypeVar("T")
@@ -209,7 +210,7 @@ class Informer(Generic[T]):
                 self._watch()
                 failures = 0
             except ApiException as err:
-                if err.status == 410:
+                if isinstance(err, Gone) or err.status == 410:  # ours typed, or the generated client's
                     log.info("Watch expired, re-listing", informer=self.name, resourceVersion=self._rv)
                     self._rv = None
                     continue
@@ -311,7 +312,7 @@ class Informer(Generic[T]):
     def _dispatch(self, event: dict) -> None:
         kind, raw = event.get("type"), event.get("object") or {}
         if kind == "ERROR":
-            raise ApiException(status=raw.get("code", 500), reason=f"{raw.get('reason')}: {raw.get('message')}")
+            raise api_error(int(raw.get("code") or 500), raw)
         rv = (raw.get("metadata") or {}).get("resourceVersion")
         if kind == "BOOKMARK":
             self._rv = rv or self._rv
@@ -359,11 +360,7 @@ def meta_key(raw: dict) -> str:
 def _raise_for_status(resp: Any) -> None:
     """With `_preload_content=False` the client hands back error responses instead of raising."""
     if not 200 <= resp.status <= 299:
-        try:
-            status = json.loads(resp.data)
-        except ValueError:
-            status = {}
-        raise ApiException(status=status.get("code", resp.status), reason=f"{status.get('reason')}: {status.get('message')}")
+        raise api_error(resp.status, resp.data, http_resp=resp)
 
 
 def _short(err: BaseException) -> str:

@@ -1,7 +1,8 @@
-"""Every Prometheus metric dra-kwok exports, in one registry, with controller-runtime's names where they exist.
+"""The Prometheus metrics of the runtime, in one registry, with controller-runtime's and client-go's names.
 
-Why one module: the metric names are an interface (dashboards, the benchmark, the tests read them), so they are
-declared once here and passed to the parts that update them, instead of each module inventing globals.
+Why one class: the metric names are an interface (dashboards, the benchmark, the tests read them), so they are
+declared once and passed to the parts that update them, instead of each module inventing globals. A program adds
+its own families by subclassing (dra-kwok's are in :mod:`dra_kwok.controllers.metrics`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ class Metrics:
         self.reconcile_errors = Counter(
             "controller_runtime_reconcile_errors_total", "Total number of reconciliation errors per controller",
             ["controller"], registry=r,
+        )
+        self.terminal_reconcile_errors = Counter(
+            "controller_runtime_terminal_reconcile_errors_total",
+            "Total number of terminal reconciliation errors per controller", ["controller"], registry=r,
         )
         self.reconcile_time = Histogram(
             "controller_runtime_reconcile_time_seconds", "Length of time per reconciliation per controller",
@@ -49,25 +54,6 @@ class Metrics:
         )
         self._request_children: dict[tuple[str, str, int], Counter] = {}
         self.queue = QueueMetrics(r)
-        # dra-kwok
-        self.slices_managed = Gauge(
-            "dra_kwok_resourceslices", "ResourceSlices owned by this driver, as seen in its cache", registry=r
-        )
-        self.kwok_nodes = Gauge(
-            "dra_kwok_kwok_nodes", "KWOK nodes seen (all) and matched by at least one mapping (matched)",
-            ["state"], registry=r,
-        )
-        self.config_valid = Gauge(
-            "dra_kwok_config_valid", "1 when the last configuration seen was valid, 0 when it was rejected", registry=r
-        )
-        self.config_last_reload = Gauge(
-            "dra_kwok_config_last_reload_success_timestamp_seconds",
-            "Unix time of the last configuration accepted", registry=r,
-        )
-        self.writes = Counter(
-            "dra_kwok_resourceslice_writes_total", "ResourceSlice writes by verb and result",
-            ["verb", "result"], registry=r,
-        )
 
     def observe_request(self, method: str, resource: str, code: int) -> None:
         key = (method, resource, code)

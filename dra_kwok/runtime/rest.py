@@ -18,11 +18,10 @@ from typing import Any, Callable
 from urllib.parse import urlencode
 
 import urllib3
-
 from kubernetes import client, config
-from kubernetes.client.exceptions import ApiException
 
 from dra_kwok import __version__
+from dra_kwok.runtime.errors import api_error
 
 FIELD_MANAGER = "dra-kwok"
 DEFAULT_TIMEOUT = (5.0, 30.0)
@@ -55,7 +54,7 @@ def new_api_client(kubeconfig: str | None = None, context: str | None = None) ->
 
 
 class Rest:
-    """Raw JSON calls against one ApiClient: `get/post/put/delete(path, body) -> dict`, raising ApiException.
+    """Raw JSON calls against one ApiClient: `get/post/put/delete(path, body) -> dict`, raising a typed :class:`~dra_kwok.runtime.errors.ApiError`.
 
     It uses the client's configuration, TLS, proxy and connection pool (`rest_client.pool_manager`) and its auth
     settings, and sends bytes it encoded itself. Going through `param_serialize` + `rest_client.request` instead
@@ -106,7 +105,7 @@ class Rest:
             raise
         self._observe(method, resource, resp.status)
         if not 200 <= resp.status <= 299:
-            raise ApiException(http_resp=resp)
+            raise api_error(resp.status, resp.data, http_resp=resp)
         return json.loads(resp.data) if resp.data else {}
 
     def get(self, path: str, **kw: Any) -> dict:
@@ -136,5 +135,3 @@ def _resource_of(path: str) -> str:
     core = parts[2:] if parts[:1] == ["api"] else parts[3:]
     return core[0] if core else "/".join(parts)
 
-
-SLICES_PATH = "/apis/resource.k8s.io/v1/resourceslices"

@@ -9,9 +9,9 @@ and failing keys back off exponentially per item (`add_rate_limited`, 5 ms doubl
 from __future__ import annotations
 
 import heapq
-from collections import deque
 import threading
 import time
+from collections import deque
 from typing import Callable, Hashable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -118,10 +118,6 @@ class WorkQueue:
     def forget(self, key: Hashable) -> None:
         with self._cond:
             self._failures.pop(key, None)
-
-    def num_requeues(self, key: Hashable) -> int:
-        with self._cond:
-            return self._failures.get(key, 0)
 
     # ------------------------------------------------------------------ consumers
     def get(self, timeout: float | None = None) -> Hashable | None:

@@ -78,13 +78,21 @@ from dra_kwok.config.formats import (
     short_node_name,
 )
 from dra_kwok.config.quantity import QuantityError, canonical_quantity
-from dra_kwok.config.types import AttributeValue, Config, DeviceTemplate, Mapping, NodeSelectorRequirement, NodeSelectorTerm
+from dra_kwok.config.types import (
+    AttributeValue,
+    Config,
+    DeviceTemplate,
+    Mapping,
+    NodeSelectorRequirement,
+    NodeSelectorTerm,
+)
 from dra_kwok.slices.nodes import FrozenLabels, NodeInfo, node_matches, terms_match
 from dra_kwok.slices.rules import validate_slice
 
 __all__ = [
     "API_VERSION",
     "KIND",
+    "SLICES_PATH",
     "MANAGED_BY_LABEL",
     "MANAGED_BY_VALUE",
     "MAPPING_LABEL",
@@ -107,6 +115,7 @@ __all__ = [
 
 API_VERSION = "resource.k8s.io/v1"
 KIND = "ResourceSlice"
+SLICES_PATH = "/apis/resource.k8s.io/v1/resourceslices"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY_VALUE = "dra-kwok"
 MAPPING_LABEL = "dra-kwok.x-k8s.io/mapping"

@@ -23,7 +23,11 @@ from dra_kwok.config.formats import (
     semver_errors,
 )
 from dra_kwok.config.quantity import QuantityError, parse_quantity
-from dra_kwok.config.validation import MAX_ATTRIBUTES_AND_CAPACITIES, MAX_DEVICES_PER_SLICE, MAX_STRING_LENGTH
+from dra_kwok.config.validation import (
+    MAX_ATTRIBUTES_AND_CAPACITIES,
+    MAX_DEVICES_PER_SLICE,
+    MAX_STRING_LENGTH,
+)
 
 __all__ = ["validate_slice"]
 

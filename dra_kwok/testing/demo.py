@@ -21,7 +21,14 @@ from pathlib import Path
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from dra_kwok.testing.controlplane import REPO_ROOT, _pid_alive, cluster_dir, cluster_down, cluster_up, find_binary
+from dra_kwok.testing.controlplane import (
+    REPO_ROOT,
+    _pid_alive,
+    cluster_dir,
+    cluster_down,
+    cluster_up,
+    find_binary,
+)
 from dra_kwok.testing.kwok import create_node, kwok_node
 
 NODES = {

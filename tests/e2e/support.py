@@ -22,9 +22,10 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from dra_kwok.runtime.rest import SLICES_PATH, Rest
-from tests.support.helpers import create_node, kwok_node, wait_for
+from dra_kwok.runtime.rest import Rest
+from dra_kwok.slices.render import SLICES_PATH
 from tests.integration.driver import put_configmap
+from tests.support.helpers import create_node, kwok_node, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples" / "scheduling"

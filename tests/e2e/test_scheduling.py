@@ -13,9 +13,15 @@ from collections import Counter
 
 from kubernetes import client
 
-from tests.e2e.support import EXAMPLE_DRIVERS, device_key, is_unschedulable, published_devices, results
-from tests.support.helpers import wait_for
+from tests.e2e.support import (
+    EXAMPLE_DRIVERS,
+    device_key,
+    is_unschedulable,
+    published_devices,
+    results,
+)
 from tests.integration.driver import http_get, metric
+from tests.support.helpers import wait_for
 
 FPGA_DRIVER, GPU_DRIVER = EXAMPLE_DRIVERS
 

@@ -20,7 +20,8 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from dra_kwok.runtime.manager import Manager, Options
+from dra_kwok.app import App
+from dra_kwok.settings import Settings
 from dra_kwok.testing.controlplane import free_port
 from tests.support.helpers import create_node, kwok_node, wait_for
 
@@ -124,17 +125,17 @@ def metric(text: str, name: str, **labels: str) -> float:
 
 
 class RunningManager:
-    def __init__(self, manager: Manager, thread: threading.Thread) -> None:
-        self.manager = manager
+    def __init__(self, app: App, thread: threading.Thread) -> None:
+        self.app = app
         self.thread = thread
 
     @property
     def health_url(self) -> str:
-        return f"http://127.0.0.1:{self.manager.opts.health_port}"
+        return f"http://127.0.0.1:{self.app.settings.health_port}"
 
     @property
     def metrics_url(self) -> str:
-        return f"http://127.0.0.1:{self.manager.opts.metrics_port}/metrics"
+        return f"http://127.0.0.1:{self.app.settings.metrics_port}/metrics"
 
     def metrics_text(self) -> str:
         return http_get(self.metrics_url)[1]
@@ -143,26 +144,26 @@ class RunningManager:
         return metric(self.metrics_text(), "dra_kwok_resourceslice_writes_total")
 
     def idle(self) -> bool:
-        return self.manager.slices.queue.idle()
+        return self.app.slices.queue.idle()
 
 
 @contextmanager
 def run_manager(control_plane, namespace: str, configmap: str = "dra-kwok-configmap", **opts) -> Iterator[RunningManager]:
     """The real Manager in a thread, with probes and metrics on free ports; stopped (and checked) on exit."""
-    options = Options(
+    settings = Settings(
         kubeconfig=str(control_plane.kubeconfig), namespace=namespace, configmap=configmap,
         health_port=free_port(), metrics_port=free_port(), bind_address="127.0.0.1", **opts,
     )
-    manager = Manager(options)
+    app = App(settings)
     codes: list[int] = []
-    thread = threading.Thread(target=lambda: codes.append(manager.run(install_signals=False)), daemon=True)
+    thread = threading.Thread(target=lambda: codes.append(app.run(install_signals=False)), daemon=True)
     thread.start()
-    running = RunningManager(manager, thread)
+    running = RunningManager(app, thread)
     try:
         wait_for(lambda: http_get(running.health_url + "/readyz")[0] == 200, timeout=15, message="driver ready")
         yield running
     finally:
-        manager.stopping.set()
+        app.manager.stopping.set()
         thread.join(10)
         assert not thread.is_alive(), "manager did not stop within 10 s"
         assert codes == [0]

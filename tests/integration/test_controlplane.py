@@ -9,7 +9,8 @@ import pytest
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
-from dra_kwok.runtime.rest import SLICES_PATH, Rest, new_api_client
+from dra_kwok.runtime.rest import Rest, new_api_client
+from dra_kwok.slices.render import SLICES_PATH
 from dra_kwok.testing.controlplane import _get
 from tests.support.helpers import create_node, kwok_node, wait_for
 

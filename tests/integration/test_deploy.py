@@ -29,12 +29,32 @@ from kubernetes.client.exceptions import ApiException
 
 from dra_kwok.runtime.rest import Rest
 from dra_kwok.testing.controlplane import REPO_ROOT, ControlPlane, find_binary
-from tests.support.helpers import create_node, kwok_node
 from tests.integration.deploy_support import (
-    AUDIT_POLICY, CONFIGMAP, DEPLOY_DIR, DOCKERFILE, DOCKERIGNORE, LEASE, MANAGED, NAMESPACE, SA_USER,
-    SERVICE_ACCOUNT, PodProcess, build_context, console_scripts, dockerignore_patterns, dockerignored, exec_form,
-    kubectl, one, parse_dockerfile, read_audit, render, rules_as_grants, unshare_works,
+    AUDIT_POLICY,
+    CONFIGMAP,
+    DEPLOY_DIR,
+    DOCKERFILE,
+    DOCKERIGNORE,
+    LEASE,
+    MANAGED,
+    NAMESPACE,
+    SA_USER,
+    SERVICE_ACCOUNT,
+    PodProcess,
+    build_context,
+    console_scripts,
+    dockerignore_patterns,
+    dockerignored,
+    exec_form,
+    kubectl,
+    one,
+    parse_dockerfile,
+    read_audit,
+    render,
+    rules_as_grants,
+    unshare_works,
 )
+from tests.support.helpers import create_node, kwok_node
 
 pytestmark = pytest.mark.integration
 

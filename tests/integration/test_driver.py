@@ -9,12 +9,21 @@ import time
 import pytest
 from kubernetes import client
 
-from dra_kwok.runtime.rest import SLICES_PATH, Rest
-from tests.support.helpers import wait_for
+from dra_kwok.runtime.rest import Rest
+from dra_kwok.slices.render import SLICES_PATH
 from tests.integration.driver import (
-    delete_configmap, http_get, mapping, metric, put_configmap, run_manager, run_process, sigterm_and_wait, slices,
+    delete_configmap,
+    http_get,
+    mapping,
+    metric,
+    put_configmap,
+    run_manager,
+    run_process,
+    sigterm_and_wait,
+    slices,
     wait_ready,
 )
+from tests.support.helpers import wait_for
 
 
 def _device_names(items: list[dict]) -> list[str]:

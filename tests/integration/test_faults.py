@@ -15,12 +15,21 @@ from collections import Counter
 import pytest
 from kubernetes import client, watch
 
-from dra_kwok.runtime.rest import SLICES_PATH, Rest
+from dra_kwok.runtime.rest import Rest
+from dra_kwok.slices.render import SLICES_PATH
 from dra_kwok.testing.controlplane import ControlPlane
-from tests.support.helpers import wait_for
 from tests.integration.driver import (
-    TestEnv, delete_configmap, http_get, mapping, metric, put_configmap, run_manager, run_process, wait_ready,
+    TestEnv,
+    delete_configmap,
+    http_get,
+    mapping,
+    metric,
+    put_configmap,
+    run_manager,
+    run_process,
+    wait_ready,
 )
+from tests.support.helpers import wait_for
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -22,8 +22,15 @@ import pytest
 import yaml
 from kubernetes import client
 
+from tests.integration.driver import (
+    config_text,
+    http_get,
+    mapping,
+    metric,
+    put_configmap,
+    run_manager,
+)
 from tests.support.helpers import wait_for
-from tests.integration.driver import config_text, http_get, mapping, metric, put_configmap, run_manager
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -20,9 +20,9 @@ from kubernetes.client.exceptions import ApiException
 
 from dra_kwok.accept import validate
 from dra_kwok.config import ConfigInvalid, ParseError, load_config
+from dra_kwok.runtime.rest import Rest
+from dra_kwok.slices.render import SLICES_PATH, NodeInfo, render
 from dra_kwok.slices.rules import validate_slice
-from dra_kwok.runtime.rest import SLICES_PATH, Rest
-from dra_kwok.slices.render import NodeInfo, render
 from tests.unit.config.test_properties import configs, good_configs, nodes
 
 ROOT = Path(__file__).resolve().parents[2]

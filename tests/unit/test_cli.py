@@ -118,8 +118,8 @@ def test_render_of_an_invalid_config_exits_1(tmp_path):
 
 
 def test_run_flags_take_their_dra_kwok_environment_defaults(mocker):
-    """Every `run` flag reads DRA_KWOK_<FLAG>; the Manager (which would need a cluster) is the seam."""
-    manager = mocker.patch("dra_kwok.runtime.manager.Manager")
+    """Every `run` flag reads DRA_KWOK_<FLAG>; the App (which would need a cluster) is the seam."""
+    manager = mocker.patch("dra_kwok.app.App")
     manager.return_value.run.return_value = 0
     mocker.patch("dra_kwok.runtime.log.setup")
     env = {"DRA_KWOK_NAMESPACE": "ns1", "DRA_KWOK_CONFIGMAP": "cm1", "DRA_KWOK_RESYNC_PERIOD": "7",

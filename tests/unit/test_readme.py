@@ -82,13 +82,25 @@ def test_the_quoted_validate_message_is_what_validate_prints():
     assert quoted in proc.stderr
 
 
-def test_flags_table_lists_every_run_flag_with_its_environment_variable():
+def test_flags_table_is_the_settings():
+    """README's flag table is `dra_kwok.settings` row by row (flag, environment variable, default, help), and
+    `dra-kwok run --help` offers exactly those flags."""
     from click.testing import CliRunner
 
     from dra_kwok.cli import main
+    from dra_kwok.settings import flags
 
-    help_text = CliRunner().invoke(main, ["run", "--help"]).output
-    flags = sorted(set(re.findall(r"(--[a-z][a-z-]+)", help_text)) - {"--help", "--no-leader-elect"})
-    for flag in flags:
-        env = "DRA_KWOK_" + flag.lstrip("-").replace("-", "_").upper()
-        assert f"`{flag}`" in README and f"`{env}`" in README, flag
+    expected = [f"| `{f.flag}` | `{f.envvar}` | {f.default_text} | {f.help} |" for f in flags()]
+    table = [line for line in README.splitlines() if line.startswith("| `-")]
+    assert table == expected
+    help_text = CliRunner().invoke(main, ["run", "--help"], terminal_width=200).output
+    offered = set(re.findall(r"(?<![\w-])(--?[a-z][a-z-]*)", help_text)) - {"--help", "-h", "--no-leader-elect", "--v"}
+    assert offered == {f.flag for f in flags()}
+
+
+def test_deployment_args_are_run_flags():
+    from dra_kwok.settings import flags
+
+    deployment = (ROOT / "deploy" / "deployment.yaml").read_text()
+    args = re.findall(r"^\s+- (--[a-z-]+)", deployment, flags=re.M)
+    assert args and set(args) <= {f.flag for f in flags()}

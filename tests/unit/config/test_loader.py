@@ -8,7 +8,13 @@ import pytest
 import yaml
 
 from dra_kwok.accept import validate
-from dra_kwok.config import Config, ConfigInvalid, ParseError, load_config, load_documents
+from dra_kwok.config import (
+    Config,
+    ConfigInvalid,
+    ParseError,
+    load_config,
+    load_documents,
+)
 from dra_kwok.config.loader import MAX_INPUT_BYTES
 from dra_kwok.config.types import AttributeValue, CapacityValue
 

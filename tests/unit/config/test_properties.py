@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 
 from dra_kwok.accept import validate
 from dra_kwok.config import ConfigInvalid, ParseError, load_config, load_documents
-from dra_kwok.slices.rules import validate_slice
 from dra_kwok.config.quantity import QuantityError, canonical_quantity, parse_quantity
 from dra_kwok.config.types import (
     AttributeValue,
@@ -27,6 +26,7 @@ from dra_kwok.config.types import (
     ResourceSliceTemplate,
 )
 from dra_kwok.slices.render import NodeInfo, Pool, render
+from dra_kwok.slices.rules import validate_slice
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -6,7 +6,12 @@ from fractions import Fraction
 
 import pytest
 
-from dra_kwok.config.quantity import QuantityError, canonical_quantity, parse_quantity, suggest_quantity
+from dra_kwok.config.quantity import (
+    QuantityError,
+    canonical_quantity,
+    parse_quantity,
+    suggest_quantity,
+)
 
 
 @pytest.mark.parametrize(

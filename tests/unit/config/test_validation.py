@@ -11,10 +11,10 @@ import pytest
 
 from dra_kwok.accept import validate
 from dra_kwok.config import ConfigInvalid, FieldError, ParseError, load_config
-from dra_kwok.slices.rules import validate_slice
 from dra_kwok.config.formats import suggest_driver_name
 from dra_kwok.config.types import AttributeValue, Config, NodeSelectorTerm
 from dra_kwok.slices.render import NodeInfo, render
+from dra_kwok.slices.rules import validate_slice
 from tests.unit.config.builders import KWOK, attrs, config, device, mapping, req, term
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))

@@ -8,15 +8,15 @@ from kubernetes import client
 
 from dra_kwok.controllers import resourceslice
 from dra_kwok.controllers.resourceslice import ResourceSliceController
-from dra_kwok.slices.plan import Action, devices_digest
-from dra_kwok.runtime.metrics import Metrics
 from dra_kwok.controllers.store import Store
+from dra_kwok.controllers.metrics import DriverMetrics
+from dra_kwok.slices.plan import Action, devices_digest
 
 DEVICES = [{"name": "gpu-0", "attributes": {"model": {"string": "a"}}, "capacity": {"memory": {"value": "16Gi"}}}]
 
 
 def controller() -> ResourceSliceController:
-    return ResourceSliceController(client.ApiClient(), Store(), Metrics())
+    return ResourceSliceController(client.ApiClient(), Store(), DriverMetrics())
 
 
 def created(name: str, devices: list[dict], rv: str = "10") -> dict:
@@ -56,7 +56,7 @@ def test_different_devices_or_no_write_of_ours_are_digested(mocker):
 
 
 def test_one_scrape_matches_the_nodes_once_for_both_kwok_node_gauges(mocker):
-    metrics = Metrics()
+    metrics = DriverMetrics()
     ctrl = ResourceSliceController(client.ApiClient(), Store(), metrics)
     count = mocker.spy(ctrl, "_count_kwok_now")
     now = [100.0]

@@ -9,7 +9,6 @@ import re
 import pytest
 
 from dra_kwok.config import ConfigInvalid, load_config
-from dra_kwok.slices.rules import validate_slice
 from dra_kwok.config.formats import is_dns_label, is_dns_subdomain, is_label_value
 from dra_kwok.config.types import NodeSelectorTerm
 from dra_kwok.slices.render import (
@@ -27,6 +26,7 @@ from dra_kwok.slices.render import (
     render_cluster,
     render_node,
 )
+from dra_kwok.slices.rules import validate_slice
 from tests.unit.config.builders import KWOK, attrs, config, device, mapping, req, term
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))

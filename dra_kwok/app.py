@@ -1,0 +1,108 @@
+"""Wiring: the runtime manager, the config source, the ResourceSlice controller and their health checks.
+
+Why its own module: the runtime (:mod:`dra_kwok.runtime`) knows nothing of DRA and the controllers know nothing of
+threads and probes; this is the one place that knows both, as a controller-runtime ``main.go`` does.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+
+from kubernetes import client
+
+from dra_kwok.controllers.metrics import DriverMetrics
+from dra_kwok.controllers.resourceslice import ResourceSliceController
+from dra_kwok.controllers.source import ConfigMapController, FileConfigSource
+from dra_kwok.controllers.store import Store
+from dra_kwok.runtime.events import EventRecorder
+from dra_kwok.runtime.informer import Informer
+from dra_kwok.runtime.log import get_logger
+from dra_kwok.runtime.manager import Check, LeaderElection, Manager
+from dra_kwok.runtime.rest import Rest, new_api_client
+from dra_kwok.settings import LEASE_NAME, Settings
+
+__all__ = ["App"]
+
+log = get_logger("app")
+
+
+@dataclass
+class _Informers:
+    """The ResourceSlice controller's informers as one plain runnable (every replica keeps warm caches)."""
+
+    slices: ResourceSliceController
+
+    def start(self) -> None:
+        self.slices.start_informers()
+
+    def stop(self) -> None:
+        self.slices.stop_informers()
+
+
+class App:
+    """A built driver: ``run()`` it, or read its parts (tests do)."""
+
+    def __init__(self, settings: Settings, api: client.ApiClient | None = None) -> None:
+        self.settings = s = settings
+        self.api = api or new_api_client(s.kubeconfig)
+        self.metrics = DriverMetrics()
+        self.store = Store()
+        self.identity = s.identity or os.environ.get("POD_NAME") or f"{socket.gethostname()}_{uuid.uuid4()}"
+        election = LeaderElection(
+            s.leader_election_namespace or s.namespace, LEASE_NAME, self.identity, s.lease_duration,
+            s.renew_deadline, s.retry_period) if s.leader_elect else None
+        self.manager = m = Manager(self.api, self.metrics, bind_address=s.bind_address, health_port=s.health_port,
+                                   metrics_port=s.metrics_port, leader_election=election)
+        self.slices = ResourceSliceController(
+            self.api, self.store, self.metrics, kwok_annotation=s.kwok_annotation, resync_period=s.resync_period,
+            workers=s.workers, watch_timeout=int(s.watch_timeout), request_timeout=s.request_timeout,
+            can_write=m.can_write,
+        )
+        informers: list[Informer] = [self.slices.nodes, self.slices.slices]
+        if s.config_file:
+            self.source: ConfigMapController | FileConfigSource = FileConfigSource(self.store, self.metrics,
+                                                                                   s.config_file)
+            m.add_healthz_check("config-file", lambda: None if self.source.alive() else "reload thread died")  # type: ignore[union-attr]
+        else:
+            recorder = EventRecorder(Rest(self.api, self.metrics.observe_request), instance=self.identity)
+            self.source = ConfigMapController(
+                self.api, self.store, self.metrics, recorder, s.namespace, s.configmap, can_record=m.is_leader,
+                watch_timeout=int(s.watch_timeout), request_timeout=s.request_timeout,
+            )
+            informers.append(self.source.informer)
+        m.add(self.source)
+        m.add(_Informers(self.slices))
+        m.add(self.slices.controller, needs_leader=True)
+        m.add_cache(self.source.synced)
+        m.add_cache(self.slices.synced)
+        m.add_readyz_check("config", lambda: None if self.source.synced() else "configuration not loaded yet")
+        for inf in informers:
+            m.add_healthz_check(f"informer-{inf.name}", _informer_alive(inf))
+            m.add_readyz_check(f"informer-{inf.name}", _informer_ready(inf))
+        m.add_healthz_check("reconcilers", lambda: None if not self.slices.controller.started
+                            or self.slices.controller.alive() else "worker died")
+        m.on_scrape(self.slices.queue.update_processing_metrics)
+
+    def run(self, install_signals: bool = True) -> int:
+        s = self.settings
+        log.info("Starting manager", identity=self.identity, leaderElection=s.leader_elect,
+                 config=s.config_file or f"configmap {s.namespace}/{s.configmap}")
+        return self.manager.run(install_signals)
+
+
+def _informer_alive(inf: Informer) -> Check:
+    def check() -> str | None:
+        if not inf.started:
+            return None
+        return "thread died" if not inf.alive() else "watch stuck past its timeouts" if inf.stuck() else None
+    return check
+
+
+def _informer_ready(inf: Informer) -> Check:
+    def check() -> str | None:
+        return "not synced" if not inf.synced.is_set() else None if inf.connected else "disconnected from apiserver"
+    return check
+
