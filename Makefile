@@ -18,9 +18,11 @@ install: ## install dra-kwok and its test dependencies (editable)
 deps: # install the package unless it (and its test extras) already are: `make demo` / `make test` on a fresh clone
 	@$(PYTHON) -c "import importlib.metadata as m, hypothesis, pytest_mock; m.version('dra-kwok')" 2>/dev/null || $(MAKE) install
 
-binaries: ## build (or find cached) kube-apiserver, kube-scheduler, kube-controller-manager, kubectl
+binaries: ## build (or find cached) etcd, kube-apiserver, kube-scheduler, kube-controller-manager, kubectl
 	@if [ -n "$$KUBEBUILDER_ASSETS" ]; then echo "controlplane: using KUBEBUILDER_ASSETS=$$KUBEBUILDER_ASSETS"; \
 	 else hack/controlplane/build.sh; fi
+	@if [ -n "$$KUBEBUILDER_ASSETS" ] && [ -x "$$KUBEBUILDER_ASSETS/etcd" ]; then echo "etcd: using $$KUBEBUILDER_ASSETS/etcd"; \
+	 else hack/etcd/build.sh; fi
 
 test: deps binaries ## the whole suite: unit, integration (real apiserver), e2e (real scheduler); then a leak check
 	$(PYTHON) -m pytest $(PYTEST_ARGS)

@@ -1,4 +1,4 @@
-"""hack/controlplane/build.sh (failure discipline in hack/lib/gobuild.sh, issue #13), run
+"""hack/controlplane/build.sh and hack/etcd/build.sh (failure discipline in hack/lib/gobuild.sh, issue #13), run
 against a stub `go` first on PATH: no real Go, no network, a fraction of a second each.
 
 The stub logs every call, answers `go env GOVERSION` / `go env GOPROXY`, treats `go get` as a no-op, and "builds" by
@@ -9,6 +9,7 @@ STUB_GO_FAIL writes half a file and fails, as a killed linker would.
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
 import time
@@ -55,7 +56,12 @@ KUBE = Script(
     ("kube-apiserver", "kube-scheduler", "kube-controller-manager", "kubectl"),
     ("kube-controller-manager", "cmd/kube-controller-manager"), "binaries ready in",
 )
-SCRIPTS = pytest.mark.parametrize("script", [KUBE], ids=["kube"])
+ETCD = Script(
+    "hack/etcd/build.sh", "etcd",
+    "etcd/" + re.search(r"^require go\.etcd\.io/etcd/server/v3 v(\S+)$", (ROOT / "hack/etcd/go.mod").read_text(), re.M)[1],
+    ("etcd",), ("etcd", "go.etcd.io/etcd/server/v3"), "ready in",
+)
+SCRIPTS = pytest.mark.parametrize("script", [KUBE, ETCD], ids=["kube", "etcd"])
 
 
 class Run:
@@ -161,3 +167,10 @@ def test_kube_build_refuses_a_go_that_breaks_the_apiserver(run: Run, tmp_path: P
     assert proc.returncode == 1
     assert "controlplane: FAILED: checking the Go toolchain" in proc.stderr
     assert not (run.cache / KUBE.out).exists() or not any((run.cache / KUBE.out).iterdir())
+
+
+def test_relative_cache_dir_is_taken_from_the_callers_directory(run: Run, tmp_path: Path):
+    rel = os.path.relpath(run.cache, ROOT)
+    proc = run(ETCD, DRA_KWOK_CACHE=rel)
+    assert proc.returncode == 0, proc.stderr
+    assert executable(run.cache / ETCD.out / "etcd")
