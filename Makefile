@@ -40,9 +40,14 @@ binaries: ## build (or find cached) etcd, kube-apiserver, kube-scheduler, kube-c
 	@if [ -n "$$KUBEBUILDER_ASSETS" ] && [ -x "$$KUBEBUILDER_ASSETS/etcd" ]; then echo "etcd: using $$KUBEBUILDER_ASSETS/etcd"; \
 	 else hack/etcd/build.sh; fi
 
+# The run gets a TMPDIR of its own, so the leak check (which runs even when tests fail) sees only what this run left
+# behind, never another checkout's control plane or benchmark on the same machine; it is removed when nothing leaked.
 test: deps binaries ## the whole suite: unit, integration (real apiserver), e2e (real scheduler); then a leak check
-	@$(ARGV); "$${python[@]}" -m pytest "$${pytest_args[@]}"
-	@$(ARGV); "$${python[@]}" -m dra_kwok.testing.controlplane leaks
+	@$(ARGV); run_tmp=$$(mktemp -d "$${TMPDIR:-/tmp}/dra-kwok-test.XXXXXX") || exit; export TMPDIR=$$run_tmp; \
+	 rc=0; "$${python[@]}" -m pytest "$${pytest_args[@]}" || rc=$$?; \
+	 if "$${python[@]}" -m dra_kwok.testing.controlplane leaks; then rm -rf "$$run_tmp"; \
+	 else echo "controlplane: the run's TMPDIR is kept for a look: $$run_tmp" >&2; [ "$$rc" -ne 0 ] || rc=1; fi; \
+	 exit "$$rc"
 
 test-unit: ## pure logic only, no cluster
 	@$(ARGV); "$${python[@]}" -m pytest tests/unit "$${pytest_args[@]}"

@@ -511,11 +511,14 @@ def cluster_down(quiet: bool = False) -> None:
         print("# control plane stopped", file=sys.stderr)
 
 
-def leaks() -> list[str]:
-    """Processes and temp dirs left behind by test runs (those under the system temp dir, not `cluster-up`'s)."""
-    prefix = os.path.join(tempfile.gettempdir(), TMP_PREFIX)
-    found = [str(p) for p in Path(tempfile.gettempdir()).glob(TMP_PREFIX + "*")]
-    for proc in Path("/proc").glob("[0-9]*"):
+def leaks(tmp_root: str | os.PathLike | None = None, proc_root: str | os.PathLike = "/proc") -> list[str]:
+    """The harness's temp dirs under `tmp_root` (default: the temp dir, TMPDIR) and the processes whose command line
+    names one of them: what a test run left behind (`cluster-up`'s live elsewhere). `make test` gives each run a
+    TMPDIR of its own, so other checkouts' control planes and benchmarks on the same machine never count."""
+    root = Path(tmp_root if tmp_root is not None else tempfile.gettempdir())
+    prefix = str(root / TMP_PREFIX)
+    found = sorted(str(p) for p in root.glob(TMP_PREFIX + "*"))
+    for proc in sorted(Path(proc_root).glob("[0-9]*"), key=lambda p: int(p.name)):
         try:
             cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
@@ -533,7 +536,7 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--no-controller-manager", action="store_true")
     sub.add_parser("down", help="stop what `up` started and remove its temp dir")
     sub.add_parser("binaries", help="print where the binaries are (fails if they are missing)")
-    sub.add_parser("leaks", help="fail if a test run left a process or temp dir behind")
+    sub.add_parser("leaks", help="fail if a test run left a process or temp dir behind (under TMPDIR)")
     args = parser.parse_args(argv)
     try:
         if args.cmd == "up":

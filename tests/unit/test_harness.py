@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -63,3 +64,38 @@ def test_an_etcd_older_than_3_5_is_refused_by_name(env: Path, monkeypatch: pytes
 def test_no_etcd_at_all_says_how_to_build_it(env: Path):
     with pytest.raises(cp.ControlPlaneError, match=r"etcd/3\.6\.5/etcd not built.*`make binaries`"):
         cp.find_binary("etcd")
+
+
+def test_leaks_counts_only_what_this_runs_tmpdir_holds(tmp_path: Path):
+    """`make test` gives the run its own TMPDIR: another checkout's control plane (a dir and an etcd under plain /tmp)
+    and a process that merely mentions the prefix elsewhere are not this run's leaks."""
+    run_tmp, proc = tmp_path / "dra-kwok-test.abc123", tmp_path / "proc"
+    (run_tmp / "dra-kwok-cp-mine").mkdir(parents=True)
+    (run_tmp / "pytest-of-root").mkdir()
+    (tmp_path / "dra-kwok-cp-theirs").mkdir()
+    cmdlines = {
+        "41": ["etcd", f"--data-dir={run_tmp}/dra-kwok-cp-mine/etcd"],
+        "7": ["kube-apiserver", f"--client-ca-file={run_tmp}/dra-kwok-cp-mine/certs/ca.crt"],
+        "300": ["etcd", f"--data-dir={tmp_path}/dra-kwok-cp-theirs/etcd"],
+        "301": ["grep", "dra-kwok-cp-"],
+        "self": ["not", "a", "pid"],
+    }
+    for pid, argv in cmdlines.items():
+        (proc / pid).mkdir(parents=True)
+        (proc / pid / "cmdline").write_bytes(b"\0".join(a.encode() for a in argv) + b"\0")
+    (proc / "999").mkdir()  # a process that exited while we looked: no cmdline
+
+    def pid(n: str) -> str:  # as leaks() reports a process: its pid and command line (first 120 characters)
+        return f"pid {n}: {''.join(a + ' ' for a in cmdlines[n])[:120]}"
+
+    assert cp.leaks(run_tmp, proc) == [f"{run_tmp}/dra-kwok-cp-mine", pid("7"), pid("41")]
+    assert cp.leaks(tmp_path / "empty-run", proc) == []
+    assert cp.leaks(tmp_path, proc) == [f"{tmp_path}/dra-kwok-cp-theirs", pid("300")]
+
+
+def test_leaks_cli_exit_status(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    assert cp.main(["leaks"]) == 0
+    (tmp_path / "dra-kwok-cp-left").mkdir()
+    assert cp.main(["leaks"]) == 1
+    assert f"left behind: {tmp_path}/dra-kwok-cp-left" in capsys.readouterr().err
