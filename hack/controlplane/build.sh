@@ -12,6 +12,10 @@ here_dir="$(cd "$(dirname "$0")" && pwd)"
 source "$here_dir/../lib/gobuild.sh"
 version="${K8S_VERSION:-$(cat "$here_dir/K8S_VERSION")}"
 version="${version#v}"
+if [[ ! $version =~ ^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.]+)?$ ]]; then  # it becomes a path, a URL and a go.mod line
+  echo "controlplane: FAILED: K8S_VERSION must be a Kubernetes version like 1.34.4 (got: '$version')" >&2
+  exit 2
+fi
 cache_root="$(gobuild_cache_root)"
 out="$cache_root/k8s/$version"
 components=(kube-apiserver kube-scheduler kube-controller-manager kubectl)

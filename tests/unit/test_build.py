@@ -169,6 +169,15 @@ def test_kube_build_refuses_a_go_that_breaks_the_apiserver(run: Run, tmp_path: P
     assert not (run.cache / KUBE.out).exists() or not any((run.cache / KUBE.out).iterdir())
 
 
+@pytest.mark.parametrize("version", ["1.34.4; touch PWNED", "$(touch PWNED)", "1.34.4/../../x", "v1.34"])
+def test_kube_build_refuses_a_k8s_version_that_is_not_one(run: Run, tmp_path: Path, version: str):
+    proc = run(KUBE, K8S_VERSION=version)
+    assert proc.returncode == 2
+    assert "controlplane: FAILED: K8S_VERSION must be a Kubernetes version like 1.34.4" in proc.stderr
+    assert run.calls() == [] and not run.cache.exists()
+    assert not list(tmp_path.rglob("PWNED")) and not (ROOT / "PWNED").exists()
+
+
 def test_relative_cache_dir_is_taken_from_the_callers_directory(run: Run, tmp_path: Path):
     rel = os.path.relpath(run.cache, ROOT)
     proc = run(ETCD, DRA_KWOK_CACHE=rel)
