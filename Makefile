@@ -2,8 +2,23 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 K8S_VERSION ?= $(shell cat hack/controlplane/K8S_VERSION)
-export K8S_VERSION
 PYTEST_ARGS ?=
+
+# Variables you pass (IMG, CONTAINER_TOOL, KUBECTL, PYTHON, K8S_VERSION, DEPLOY_ARGS, PYTEST_ARGS, BENCH_ARGS) reach
+# the recipes only through the environment, never pasted into a recipe's text, so no value is ever evaluated by the
+# shell (issue #19): not `;`, quotes, `$(...)`, backquotes or globs. make takes a value given on the command line or
+# in the environment literally too (no `$(shell ...)` expansion). The command and argument variables are word lists,
+# split on whitespace by `read -ra` ($(ARGV) below): `KUBECTL="kubectl --context kind"`,
+# `PYTEST_ARGS="-k leader -x"`; an argument therefore cannot contain a space. IMG must be an image reference.
+USER_VARS := IMG CONTAINER_TOOL KUBECTL PYTHON K8S_VERSION DEPLOY_ARGS PYTEST_ARGS BENCH_ARGS
+$(foreach v,$(USER_VARS),$(if $(filter command% environment%,$(origin $(v))),$(eval override $(v) := $$(value $(v)))))
+export $(USER_VARS)
+# Bash arrays python, kubectl, container_tool, pytest_args, deploy_args, bench_args: the words of those variables.
+ARGV = read -ra python <<<"$$PYTHON"; read -ra kubectl <<<"$$KUBECTL"; read -ra container_tool <<<"$$CONTAINER_TOOL"; \
+       read -ra pytest_args <<<"$$PYTEST_ARGS"; read -ra deploy_args <<<"$$DEPLOY_ARGS"; read -ra bench_args <<<"$$BENCH_ARGS"
+# IMG is one image reference, [registry[:port]/]name[:tag][@digest]; anything else is refused before it is used.
+CHECK_IMG = [[ $$IMG =~ ^[A-Za-z0-9][A-Za-z0-9._/:@-]*$$ ]] || \
+            { echo "make: IMG must be an image reference like registry:5000/team/dra-kwok:v1.2 (got: '$$IMG')" >&2; exit 2; }
 
 .PHONY: help deps install binaries test test-unit test-integration test-e2e lint cluster-up cluster-down \
         demo demo-down bench deploy undeploy
@@ -12,37 +27,45 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
 install: ## install dra-kwok and its test dependencies (editable)
-	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@$(ARGV); "$${python[@]}" -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	@if command -v pyenv >/dev/null; then pyenv rehash; fi
 
 deps: # install the package unless it (and its test extras) already are: `make demo` / `make test` on a fresh clone
-	@$(PYTHON) -c "import importlib.metadata as m, hypothesis, pytest_mock; m.version('dra-kwok')" 2>/dev/null || $(MAKE) install
+	@$(ARGV); "$${python[@]}" -c "import importlib.metadata as m, hypothesis, pytest_mock; m.version('dra-kwok')" 2>/dev/null || \
+	 $(MAKE) install
 
-binaries: ## build (or find cached) kube-apiserver, kube-scheduler, kube-controller-manager, kubectl
+binaries: ## build (or find cached) etcd, kube-apiserver, kube-scheduler, kube-controller-manager, kubectl
 	@if [ -n "$$KUBEBUILDER_ASSETS" ]; then echo "controlplane: using KUBEBUILDER_ASSETS=$$KUBEBUILDER_ASSETS"; \
 	 else hack/controlplane/build.sh; fi
+	@if [ -n "$$KUBEBUILDER_ASSETS" ] && [ -x "$$KUBEBUILDER_ASSETS/etcd" ]; then echo "etcd: using $$KUBEBUILDER_ASSETS/etcd"; \
+	 else hack/etcd/build.sh; fi
 
+# The run gets a TMPDIR of its own, so the leak check (which runs even when tests fail) sees only what this run left
+# behind, never another checkout's control plane or benchmark on the same machine; it is removed when nothing leaked.
 test: deps binaries ## the whole suite: unit, integration (real apiserver), e2e (real scheduler); then a leak check
-	$(PYTHON) -m pytest $(PYTEST_ARGS)
-	$(PYTHON) -m dra_kwok.testing.controlplane leaks
+	@$(ARGV); run_tmp=$$(mktemp -d "$${TMPDIR:-/tmp}/dra-kwok-test.XXXXXX") || exit; export TMPDIR=$$run_tmp; \
+	 rc=0; "$${python[@]}" -m pytest "$${pytest_args[@]}" || rc=$$?; \
+	 if "$${python[@]}" -m dra_kwok.testing.controlplane leaks; then rm -rf "$$run_tmp"; \
+	 else echo "controlplane: the run's TMPDIR is kept for a look: $$run_tmp" >&2; [ "$$rc" -ne 0 ] || rc=1; fi; \
+	 exit "$$rc"
 
 test-unit: ## pure logic only, no cluster
-	$(PYTHON) -m pytest tests/unit $(PYTEST_ARGS)
+	@$(ARGV); "$${python[@]}" -m pytest tests/unit "$${pytest_args[@]}"
 
 test-integration: binaries ## against the real kube-apiserver
-	$(PYTHON) -m pytest tests/integration $(PYTEST_ARGS)
+	@$(ARGV); "$${python[@]}" -m pytest tests/integration "$${pytest_args[@]}"
 
 test-e2e: binaries ## with the real kube-scheduler and kube-controller-manager
-	$(PYTHON) -m pytest tests/e2e $(PYTEST_ARGS)
+	@$(ARGV); "$${python[@]}" -m pytest tests/e2e "$${pytest_args[@]}"
 
 lint: ## static checks of the Dockerfile
 	hadolint Dockerfile
 
 cluster-up: deps binaries ## start a local control plane and print `export KUBECONFIG=...`
-	@$(PYTHON) -m dra_kwok.testing.controlplane up
+	@$(ARGV); "$${python[@]}" -m dra_kwok.testing.controlplane up
 
 cluster-down: ## stop what cluster-up started
-	@$(PYTHON) -m dra_kwok.testing.controlplane down
+	@$(ARGV); "$${python[@]}" -m dra_kwok.testing.controlplane down
 
 # ---------------------------------------------------------------------------------------------------- deploy
 # The image and the kustomize base in deploy/ (README "Deploy"). IMG is any image reference, with or without a tag.
@@ -54,30 +77,35 @@ DEPLOY_ARGS ?=
 .PHONY: image
 
 image: ## build the container image IMG (default dra-kwok:latest) with CONTAINER_TOOL (docker or podman)
-	$(CONTAINER_TOOL) build -t $(IMG) .
+	@$(ARGV); $(CHECK_IMG); set -x; "$${container_tool[@]}" build -t "$$IMG" .
 
 deploy: ## kubectl apply -k deploy/ into the current context, with the image IMG (via a temporary overlay)
-	@set -e; overlay=$$(mktemp -d .deploy-overlay.XXXXXX); trap 'rm -rf "$$overlay"' EXIT; \
-	 img='$(IMG)'; case "$${img##*/}" in *:*) name="$${img%:*}"; tag="$${img##*:}";; *) name="$$img"; tag=latest;; esac; \
-	 printf '%s\n' 'apiVersion: kustomize.config.k8s.io/v1beta1' 'kind: Kustomization' 'resources:' '  - ../deploy' \
-	   'images:' '  - name: dra-kwok' "    newName: $$name" "    newTag: \"$$tag\"" > "$$overlay/kustomization.yaml"; \
-	 $(KUBECTL) apply -k "$$overlay" $(DEPLOY_ARGS)
+	@set -eu; $(ARGV); $(CHECK_IMG); \
+	 img=$$IMG digest=""; case "$$img" in *@*) digest=$${img#*@}; img=$${img%%@*};; esac; \
+	 case "$${img##*/}" in *:*) name=$${img%:*}; tag=$${img##*:};; *) name=$$img; tag=latest;; esac; \
+	 overlay=$$(mktemp -d .deploy-overlay.XXXXXX); trap 'rm -rf "$$overlay"' EXIT; \
+	 { printf '%s\n' 'apiVersion: kustomize.config.k8s.io/v1beta1' 'kind: Kustomization' 'resources:' '  - ../deploy' \
+	     'images:' '  - name: dra-kwok' "    newName: $$name"; \
+	   if [ -n "$$digest" ]; then echo "    digest: \"$$digest\""; else echo "    newTag: \"$$tag\""; fi; \
+	 } > "$$overlay/kustomization.yaml"; \
+	 "$${kubectl[@]}" apply -k "$$overlay" "$${deploy_args[@]}"
 
 undeploy: ## remove what deploy installed (the namespace stays: Karpenter may live there) and dra-kwok's slices
-	$(KUBECTL) delete deployment/dra-kwok -n karpenter --cascade=foreground --ignore-not-found --timeout=120s
-	$(KUBECTL) delete -k deploy -l app.kubernetes.io/name=dra-kwok --ignore-not-found
-	$(KUBECTL) delete resourceslices -l app.kubernetes.io/managed-by=dra-kwok --ignore-not-found
+	@$(ARGV); set -ex; \
+	 "$${kubectl[@]}" delete deployment/dra-kwok -n karpenter --cascade=foreground --ignore-not-found --timeout=120s; \
+	 "$${kubectl[@]}" delete -k deploy -l app.kubernetes.io/name=dra-kwok --ignore-not-found; \
+	 "$${kubectl[@]}" delete resourceslices -l app.kubernetes.io/managed-by=dra-kwok --ignore-not-found
 
 # ---------------------------------------------------------------------------------------------------- bench
 # bench/README.md. A private control plane each run; results (JSON + markdown) in bench/results/.
 BENCH_ARGS ?=
 
 bench: binaries ## benchmark dra-kwok vs a raw-client baseline (BENCH_ARGS="--nodes 5000 --profile")
-	$(PYTHON) bench/bench.py $(BENCH_ARGS)
+	@$(ARGV); "$${python[@]}" bench/bench.py "$${bench_args[@]}"
 
 # ---------------------------------------------------------------------------------------------------- demo
 demo: deps binaries ## the main job on an embedded local cluster: KWOK nodes, fake GPUs, a scheduled DRA pod
-	@$(PYTHON) -m dra_kwok.testing.demo up
+	@$(ARGV); "$${python[@]}" -m dra_kwok.testing.demo up
 
 demo-down: ## stop the demo's driver and control plane
-	@$(PYTHON) -m dra_kwok.testing.demo down
+	@$(ARGV); "$${python[@]}" -m dra_kwok.testing.demo down

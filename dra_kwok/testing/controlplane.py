@@ -2,7 +2,8 @@
 
 Why: everything dra-kwok does is talk to a kube-apiserver, and what its users care about is whether the real
 kube-scheduler accepts the result. No registry here ships Kubernetes binaries, so `hack/controlplane/build.sh`
-builds them from the `k8s.io/kubernetes` Go module into `~/.cache/dra-kwok/k8s/<version>/`; this module finds them
+builds them from the `k8s.io/kubernetes` Go module into `~/.cache/dra-kwok/k8s/<version>/` (and `hack/etcd/build.sh`
+etcd from the etcd server module into `~/.cache/dra-kwok/etcd/<version>/`); this module finds them
 (or the envtest-style `KUBEBUILDER_ASSETS` directory), starts them on free loopback ports with temporary data dirs,
 a static admin token and RBAC, waits until they are healthy, writes a kubeconfig, and stops exactly its own
 processes (by PID) and removes its own temp dir, even when a test fails.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -32,6 +34,8 @@ from pathlib import Path
 TMP_PREFIX = "dra-kwok-cp-"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_VERSION_FILE = REPO_ROOT / "hack" / "controlplane" / "K8S_VERSION"
+ETCD_GO_MOD = REPO_ROOT / "hack" / "etcd" / "go.mod"
+MIN_ETCD = (3, 5)  # Kubernetes 1.34 supports etcd 3.5 and 3.6 (it is tested with 3.6.5)
 ADMIN_TOKEN = "dra-kwok-admin-token"
 
 
@@ -53,20 +57,70 @@ def cache_dir() -> Path:
     return Path(root)
 
 
-def find_binary(name: str) -> str:
-    """`KUBEBUILDER_ASSETS` first (the envtest convention), then our build cache, then PATH (etcd only)."""
-    candidates = []
+def etcd_version() -> str:
+    """The etcd `hack/etcd/build.sh` builds: the version of go.etcd.io/etcd/server/v3 pinned in hack/etcd/go.mod."""
+    try:
+        match = re.search(r"^require go\.etcd\.io/etcd/server/v3 v(\S+)$", ETCD_GO_MOD.read_text(), re.M)
+    except OSError:
+        match = None
+    return match[1] if match else "3.6.5"
+
+
+def parse_etcd_version(text: str) -> tuple[int, int, int] | None:
+    """(major, minor, patch) from `etcd --version` output (`etcd Version: 3.6.5`), None if there is none."""
+    match = re.search(r"etcd Version:\s*(\d+)\.(\d+)\.(\d+)", text)
+    return (int(match[1]), int(match[2]), int(match[3])) if match else None
+
+
+def _etcd_binary_version(path: Path) -> tuple[int, int, int] | None:
+    try:
+        proc = subprocess.run([str(path), "--version"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return parse_etcd_version(proc.stdout + proc.stderr)
+
+
+def _executable(path: Path) -> bool:
+    return path.is_file() and os.access(path, os.X_OK)
+
+
+def _find_etcd() -> str:
+    """The etcd `make binaries` built; else KUBEBUILDER_ASSETS/etcd, else the one on PATH, if either is >= 3.5."""
+    built = cache_dir() / "etcd" / etcd_version() / "etcd"
+    if _executable(built):
+        return str(built)
+    others = []
     if os.environ.get("KUBEBUILDER_ASSETS"):
-        candidates.append(Path(os.environ["KUBEBUILDER_ASSETS"]) / name)
-    else:
-        candidates.append(cache_dir() / "k8s" / k8s_version() / name)
-    for candidate in candidates:
-        if candidate.is_file() and os.access(candidate, os.X_OK):
+        others.append(Path(os.environ["KUBEBUILDER_ASSETS"]) / "etcd")
+    if shutil.which("etcd"):
+        others.append(Path(shutil.which("etcd")))  # type: ignore[arg-type]
+    rejected = []
+    for candidate in filter(_executable, others):
+        version = _etcd_binary_version(candidate)
+        if version is not None and version[:2] >= MIN_ETCD:
             return str(candidate)
-    if name == "etcd" and shutil.which("etcd"):
-        return shutil.which("etcd")  # type: ignore[return-value]
+        rejected.append(f"{candidate} is etcd {'.'.join(map(str, version)) if version else 'of unknown version'}")
     raise ControlPlaneError(
-        f"{name} not found in {', '.join(map(str, candidates))}: run `make binaries` "
+        f"no etcd >= {'.'.join(map(str, MIN_ETCD))} (Kubernetes {k8s_version()} needs 3.5 or 3.6): {built} not built"
+        + "".join(f"; {r}" for r in rejected)
+        + f". Run `make binaries` (builds etcd {etcd_version()} from source) or set KUBEBUILDER_ASSETS to a directory"
+        " holding etcd >= 3.5"
+    )
+
+
+def find_binary(name: str) -> str:
+    """etcd: see `_find_etcd`. The Kubernetes binaries: `KUBEBUILDER_ASSETS` if set (the envtest convention), else
+    our build cache."""
+    if name == "etcd":
+        return _find_etcd()
+    if os.environ.get("KUBEBUILDER_ASSETS"):
+        candidate = Path(os.environ["KUBEBUILDER_ASSETS"]) / name
+    else:
+        candidate = cache_dir() / "k8s" / k8s_version() / name
+    if _executable(candidate):
+        return str(candidate)
+    raise ControlPlaneError(
+        f"{name} not found in {candidate}: run `make binaries` "
         f"(builds Kubernetes {k8s_version()} from source) or set KUBEBUILDER_ASSETS to a directory holding it"
     )
 
@@ -237,10 +291,6 @@ class ControlPlane:
             self.root / "etcd.log",
             f"{self.etcd_url}/health",
         )
-        # Debian's etcd 3.4 does not know --unsafe-no-fsync; probe once.
-        help_text = subprocess.run([comp.argv[0], "--help"], capture_output=True, text=True).stdout
-        if "unsafe-no-fsync" not in help_text:
-            comp.argv.remove("--unsafe-no-fsync")
         self._launch(comp, timeout=30)
 
     def _start_apiserver(self) -> None:
@@ -461,11 +511,14 @@ def cluster_down(quiet: bool = False) -> None:
         print("# control plane stopped", file=sys.stderr)
 
 
-def leaks() -> list[str]:
-    """Processes and temp dirs left behind by test runs (those under the system temp dir, not `cluster-up`'s)."""
-    prefix = os.path.join(tempfile.gettempdir(), TMP_PREFIX)
-    found = [str(p) for p in Path(tempfile.gettempdir()).glob(TMP_PREFIX + "*")]
-    for proc in Path("/proc").glob("[0-9]*"):
+def leaks(tmp_root: str | os.PathLike | None = None, proc_root: str | os.PathLike = "/proc") -> list[str]:
+    """The harness's temp dirs under `tmp_root` (default: the temp dir, TMPDIR) and the processes whose command line
+    names one of them: what a test run left behind (`cluster-up`'s live elsewhere). `make test` gives each run a
+    TMPDIR of its own, so other checkouts' control planes and benchmarks on the same machine never count."""
+    root = Path(tmp_root if tmp_root is not None else tempfile.gettempdir())
+    prefix = str(root / TMP_PREFIX)
+    found = sorted(str(p) for p in root.glob(TMP_PREFIX + "*"))
+    for proc in sorted(Path(proc_root).glob("[0-9]*"), key=lambda p: int(p.name)):
         try:
             cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
@@ -483,7 +536,7 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--no-controller-manager", action="store_true")
     sub.add_parser("down", help="stop what `up` started and remove its temp dir")
     sub.add_parser("binaries", help="print where the binaries are (fails if they are missing)")
-    sub.add_parser("leaks", help="fail if a test run left a process or temp dir behind")
+    sub.add_parser("leaks", help="fail if a test run left a process or temp dir behind (under TMPDIR)")
     args = parser.parse_args(argv)
     try:
         if args.cmd == "up":

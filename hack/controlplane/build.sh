@@ -3,15 +3,20 @@
 # (served by the Go module proxy) into ~/.cache/dra-kwok/k8s/<version>/. No prebuilt Kubernetes binary is
 # downloadable here, so this is the only route; it is idempotent and skips binaries that already exist.
 #
-# Exit status: 0 once every binary is in the cache; non-zero after any failed step, with a line
-# `controlplane: FAILED: <step>` naming it. No half-written binary is ever left in the cache (each is built to
-# `<name>.tmp` and renamed), and no trap's last command can change the exit status (issue #13).
+# Exit status and failure discipline: hack/lib/gobuild.sh (0 once every binary is in the cache; otherwise non-zero
+# with `controlplane: FAILED: <step>`, and no half-written binary left in the cache; issue #13).
 set -euo pipefail
 
 here_dir="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=../lib/gobuild.sh
+source "$here_dir/../lib/gobuild.sh"
 version="${K8S_VERSION:-$(cat "$here_dir/K8S_VERSION")}"
 version="${version#v}"
-cache_root="${DRA_KWOK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/dra-kwok}"
+if [[ ! $version =~ ^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.]+)?$ ]]; then  # it becomes a path, a URL and a go.mod line
+  echo "controlplane: FAILED: K8S_VERSION must be a Kubernetes version like 1.34.4 (got: '$version')" >&2
+  exit 2
+fi
+cache_root="$(gobuild_cache_root)"
 out="$cache_root/k8s/$version"
 components=(kube-apiserver kube-scheduler kube-controller-manager kubectl)
 
@@ -22,26 +27,7 @@ if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
 
-ticker=""
-step="setup"
-stop_ticker() {
-  if [ -n "$ticker" ]; then
-    kill "$ticker" 2>/dev/null || true
-    wait "$ticker" 2>/dev/null || true
-    ticker=""
-  fi
-  return 0
-}
-on_exit() {
-  local rc=$?
-  stop_ticker
-  rm -f "$out"/*.tmp 2>/dev/null || true
-  if [ "$rc" -ne 0 ]; then
-    echo "controlplane: FAILED: $step (exit $rc); nothing half-built was left in $out" >&2
-  fi
-  exit "$rc"
-}
-trap on_exit EXIT
+gobuild_begin controlplane "$out"
 
 export GOTOOLCHAIN=local GOFLAGS=-mod=mod
 step="checking the Go toolchain"
@@ -54,6 +40,7 @@ esac
 
 staging_minor="0.${version#1.}"   # 1.34.4 -> 0.34.4
 work="$cache_root/build/$version"
+step="creating $work and $out"
 mkdir -p "$work" "$out"
 cd "$work"
 
@@ -64,6 +51,7 @@ fi
 if [ ! -f go.mod ]; then
   step="resolving k8s.io/kubernetes v$version"
   echo "controlplane: resolving k8s.io/kubernetes v$version and its staging modules"
+  gobuild_tmp "$work/go.mod.tmp.$$"
   upstream=$(curl -fsS "$(go env GOPROXY | cut -d, -f1)/k8s.io/kubernetes/@v/v$version.mod")
   {
     echo "module dra-kwok.local/controlplane"
@@ -75,8 +63,9 @@ if [ ! -f go.mod ]; then
     echo "replace ("
     grep -oE '^\s*k8s\.io/[a-z0-9-]+ => \./staging/' <<<"$upstream" | awk -v v="$staging_minor" '{print "\t" $1 " => " $1 " v" v}'
     echo ")"
-  } > go.mod.tmp
-  mv go.mod.tmp go.mod
+  } > "go.mod.tmp.$$"
+  mv "go.mod.tmp.$$" go.mod
+  gobuild_tmp ""
 fi
 
 # Measured on 2 cores with a cold Go cache: kube-apiserver ~290 s (it compiles most of the shared code),
@@ -85,20 +74,10 @@ estimate() { case "$1" in kube-apiserver) echo 300 ;; kube-controller-manager) e
 echo "controlplane: building ${missing[*]} v$version from source (first time: ~7 min on 2 cores; cached afterwards)"
 for c in "${missing[@]}"; do
   pkg="k8s.io/kubernetes/cmd/$c"
-  start=$(date +%s)
-  est=$(estimate "$c")
-  ( while sleep 30; do
-      echo "controlplane:   ... still building $c: $(( $(date +%s) - start ))s elapsed (estimate ~${est}s cold)"
-    done ) &
-  ticker=$!
+  gobuild_ticker "$c" "$(estimate "$c")"
   step="go get $pkg@v$version (building $c)"
-  go get "$pkg@v$version"
-  step="go build $c"
-  go build -trimpath -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=v$version -X k8s.io/client-go/pkg/version.gitVersion=v$version" -o "$out/$c.tmp" "$pkg"
-  stop_ticker
-  step="installing $c"
-  mv "$out/$c.tmp" "$out/$c"
-  echo "controlplane: built $c in $(( $(date +%s) - start ))s"
+  gobuild_run go get "$pkg@v$version"
+  gobuild_build "$c" -trimpath -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=v$version -X k8s.io/client-go/pkg/version.gitVersion=v$version" "$pkg"
 done
 step="done"
 echo "controlplane: Kubernetes $version binaries ready in $out"

@@ -3,6 +3,7 @@ selectors and watches, the scheduler is healthy, and the controller-manager garb
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -11,7 +12,7 @@ from kubernetes.client.exceptions import ApiException
 
 from dra_kwok.runtime.rest import Rest, new_api_client
 from dra_kwok.slices.render import SLICES_PATH
-from dra_kwok.testing.controlplane import _get
+from dra_kwok.testing.controlplane import MIN_ETCD, _get, cache_dir, etcd_version
 from tests.support.helpers import create_node, kwok_node, wait_for
 
 
@@ -31,6 +32,17 @@ def test_node_and_v1_resourceslice_are_served(api, unique):
     assert created["apiVersion"] == "resource.k8s.io/v1"
     assert created["spec"]["devices"] == [{"name": "gpu-0"}]
     assert client.VersionApi(api).get_code().minor.startswith(("34", "35", "36", "37"))
+
+
+def test_etcd_is_a_supported_one(control_plane):
+    """Kubernetes 1.34 supports etcd 3.5 and 3.6: the harness runs the one hack/etcd/build.sh builds (else one >= 3.5
+    from KUBEBUILDER_ASSETS or PATH), never Debian's 3.4."""
+    status, body = _get(f"{control_plane.etcd_url}/version")
+    assert status == 200, body
+    version = json.loads(body)["etcdserver"]
+    assert tuple(map(int, version.split(".")[:2])) >= MIN_ETCD
+    if control_plane.components["etcd"].argv[0] == str(cache_dir() / "etcd" / etcd_version() / "etcd"):
+        assert version == etcd_version()
 
 
 @pytest.mark.parametrize(

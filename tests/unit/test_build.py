@@ -1,0 +1,185 @@
+"""hack/controlplane/build.sh and hack/etcd/build.sh (failure discipline in hack/lib/gobuild.sh, issue #13), run
+against a stub `go` first on PATH: no real Go, no network, a fraction of a second each.
+
+The stub logs every call, answers `go env GOVERSION` / `go env GOPROXY`, treats `go get` as a no-op, and "builds" by
+writing a small executable to the `-o` path (after STUB_GO_SLEEP seconds); a build whose arguments contain
+STUB_GO_FAIL writes half a file and fails, as a killed linker would.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+STUB_GO = r"""#!/usr/bin/env bash
+echo "$*" >> "$STUB_GO_LOG"
+case "$1" in
+  env) case "$2" in GOVERSION) echo go1.26.8 ;; GOPROXY) echo https://proxy.invalid ;; esac; exit 0 ;;
+  get) exit 0 ;;
+  build) ;;
+  *) echo "stub go: unexpected: $*" >&2; exit 2 ;;
+esac
+out="" prev=""
+for a in "$@"; do [ "$prev" = -o ] && out=$a; prev=$a; done
+sleep "${STUB_GO_SLEEP:-0}"
+if [ -n "${STUB_GO_FAIL:-}" ] && [[ " $* " == *"$STUB_GO_FAIL "* ]]; then
+  printf 'half' > "$out"
+  echo "stub go: build failed" >&2
+  exit 1
+fi
+printf '#!/bin/sh\necho built by the stub\n' > "$out"
+chmod +x "$out"
+"""
+
+
+@dataclass(frozen=True)
+class Script:
+    path: str
+    label: str  # the prefix of every line the script prints
+    out: str  # the cache directory the binaries land in, under DRA_KWOK_CACHE
+    binaries: tuple[str, ...]
+    fail: tuple[str, str]  # (binary, a STUB_GO_FAIL token that makes its build fail)
+    ready: str  # the last line of a successful cold run
+
+
+KUBE = Script(
+    "hack/controlplane/build.sh", "controlplane", "k8s/" + (ROOT / "hack/controlplane/K8S_VERSION").read_text().strip(),
+    ("kube-apiserver", "kube-scheduler", "kube-controller-manager", "kubectl"),
+    ("kube-controller-manager", "cmd/kube-controller-manager"), "binaries ready in",
+)
+ETCD = Script(
+    "hack/etcd/build.sh", "etcd",
+    "etcd/" + re.search(r"^require go\.etcd\.io/etcd/server/v3 v(\S+)$", (ROOT / "hack/etcd/go.mod").read_text(), re.M)[1],
+    ("etcd",), ("etcd", "go.etcd.io/etcd/server/v3"), "ready in",
+)
+SCRIPTS = pytest.mark.parametrize("script", [KUBE, ETCD], ids=["kube", "etcd"])
+
+
+class Run:
+    def __init__(self, tmp_path: Path):
+        self.stub_dir = tmp_path / "stub"
+        self.stub_dir.mkdir()
+        (self.stub_dir / "go").write_text(STUB_GO)
+        (self.stub_dir / "go").chmod(0o755)
+        self.log = tmp_path / "go-calls.log"
+        self.cache = tmp_path / "cache"
+        self.env = {
+            "PATH": f"{self.stub_dir}:/usr/bin:/bin",
+            "HOME": str(tmp_path / "home"),
+            "DRA_KWOK_CACHE": str(self.cache),
+            "STUB_GO_LOG": str(self.log),
+        }
+
+    def __call__(self, script: Script, **env: str) -> subprocess.CompletedProcess:
+        t0 = time.monotonic()
+        proc = subprocess.run(
+            ["bash", str(ROOT / script.path)], env={**self.env, **env}, capture_output=True, text=True, timeout=60,
+            cwd=ROOT,
+        )
+        proc.seconds = time.monotonic() - t0  # type: ignore[attr-defined]
+        return proc
+
+    def calls(self) -> list[str]:
+        return self.log.read_text().splitlines() if self.log.exists() else []
+
+    def leftovers(self) -> list[str]:
+        return [str(p) for p in self.cache.rglob("*") if ".tmp" in p.name]
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> Run:
+    return Run(tmp_path)
+
+
+def executable(path: Path) -> bool:
+    return path.is_file() and bool(path.stat().st_mode & stat.S_IXUSR)
+
+
+@SCRIPTS
+def test_cold_build_then_warm_cache(run: Run, script: Script):
+    cold = run(script)
+    assert cold.returncode == 0, cold.stderr
+    assert f"{script.label}: building " in cold.stdout
+    for name in script.binaries:
+        assert f"{script.label}: built {name} in " in cold.stdout
+        assert executable(run.cache / script.out / name)
+    assert script.ready in cold.stdout.splitlines()[-1]
+    assert "FAILED" not in cold.stderr
+    assert run.leftovers() == []
+    assert sum(call.startswith("build ") for call in run.calls()) == len(script.binaries)
+    # The ticker's sleep (30 s by default) is killed with it: no orphan keeps the output pipe open after the exit.
+    assert cold.seconds < 10
+
+    calls = run.calls()
+    warm = run(script)
+    assert warm.returncode == 0, warm.stderr
+    assert f"{script.label}: " in warm.stdout and " cached in " in warm.stdout
+    assert run.calls() == calls  # go was not invoked at all
+
+
+@SCRIPTS
+def test_failed_build_leaves_nothing_half_written(run: Run, script: Script):
+    name, token = script.fail
+    failed = run(script, STUB_GO_FAIL=token)
+    assert failed.returncode != 0
+    assert f"{script.label}: FAILED: go build {name} (exit 1)" in failed.stderr
+    assert not (run.cache / script.out / name).exists()
+    assert run.leftovers() == []
+    built_before = script.binaries[: script.binaries.index(name)]
+    assert all(executable(run.cache / script.out / b) for b in built_before)
+
+    # The next run builds exactly what is missing.
+    again = run(script)
+    assert again.returncode == 0, again.stderr
+    assert all(executable(run.cache / script.out / b) for b in script.binaries)
+    assert not any(f"built {b} in" in again.stdout for b in built_before)
+
+
+@SCRIPTS
+def test_ticker_does_not_change_the_exit_status(run: Run, script: Script):
+    ok = run(script, DRA_KWOK_BUILD_TICK="0.1", STUB_GO_SLEEP="0.5")
+    assert ok.returncode == 0, ok.stderr
+    assert f"{script.label}:   ... still building {script.binaries[0]}: " in ok.stdout
+    assert "FAILED" not in ok.stderr
+
+    name, token = script.fail
+    for b in script.binaries:
+        (run.cache / script.out / b).unlink()
+    failed = run(script, DRA_KWOK_BUILD_TICK="0.1", STUB_GO_SLEEP="0.5", STUB_GO_FAIL=token)
+    assert failed.returncode == 1
+    assert f"FAILED: go build {name}" in failed.stderr
+    assert run.leftovers() == []
+
+
+def test_kube_build_refuses_a_go_that_breaks_the_apiserver(run: Run, tmp_path: Path):
+    go = run.stub_dir / "go"
+    go.write_text(go.read_text().replace("echo go1.26.8", "echo go1.27.1"))
+    proc = run(KUBE)
+    assert proc.returncode == 1
+    assert "controlplane: FAILED: checking the Go toolchain" in proc.stderr
+    assert not (run.cache / KUBE.out).exists() or not any((run.cache / KUBE.out).iterdir())
+
+
+@pytest.mark.parametrize("version", ["1.34.4; touch PWNED", "$(touch PWNED)", "1.34.4/../../x", "v1.34"])
+def test_kube_build_refuses_a_k8s_version_that_is_not_one(run: Run, tmp_path: Path, version: str):
+    proc = run(KUBE, K8S_VERSION=version)
+    assert proc.returncode == 2
+    assert "controlplane: FAILED: K8S_VERSION must be a Kubernetes version like 1.34.4" in proc.stderr
+    assert run.calls() == [] and not run.cache.exists()
+    assert not list(tmp_path.rglob("PWNED")) and not (ROOT / "PWNED").exists()
+
+
+def test_relative_cache_dir_is_taken_from_the_callers_directory(run: Run, tmp_path: Path):
+    rel = os.path.relpath(run.cache, ROOT)
+    proc = run(ETCD, DRA_KWOK_CACHE=rel)
+    assert proc.returncode == 0, proc.stderr
+    assert executable(run.cache / ETCD.out / "etcd")
