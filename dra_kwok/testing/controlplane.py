@@ -34,8 +34,8 @@ from pathlib import Path
 TMP_PREFIX = "dra-kwok-cp-"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_VERSION_FILE = REPO_ROOT / "hack" / "controlplane" / "K8S_VERSION"
-ETCD_GO_MOD = REPO_ROOT / "hack" / "etcd" / "go.mod"
-MIN_ETCD = (3, 5)  # Kubernetes 1.34 supports etcd 3.5 and 3.6 (it is tested with 3.6.5)
+VERSIONS_DIR = REPO_ROOT / "hack" / "controlplane" / "versions"
+MIN_ETCD = (3, 5)  # Kubernetes 1.34-1.37 support etcd 3.5 and later (tested with 3.6.5 for 1.34, 3.7.0 for 1.37)
 ADMIN_TOKEN = "dra-kwok-admin-token"
 
 
@@ -58,12 +58,13 @@ def cache_dir() -> Path:
 
 
 def etcd_version() -> str:
-    """The etcd `hack/etcd/build.sh` builds: the version of go.etcd.io/etcd/server/v3 pinned in hack/etcd/go.mod."""
-    try:
-        match = re.search(r"^require go\.etcd\.io/etcd/server/v3 v(\S+)$", ETCD_GO_MOD.read_text(), re.M)
-    except OSError:
-        match = None
-    return match[1] if match else "3.6.5"
+    """The etcd `hack/etcd/build.sh` builds for this Kubernetes version: the one it is tested with, recorded in
+    hack/controlplane/versions/<k8s>/ETCD_VERSION (for a version pinned nowhere: the default version's)."""
+    for version in (k8s_version(), DEFAULT_VERSION_FILE.read_text().strip()):
+        pinned = VERSIONS_DIR / version / "ETCD_VERSION"
+        if pinned.is_file():
+            return pinned.read_text().strip()
+    return "3.6.5"
 
 
 def parse_etcd_version(text: str) -> tuple[int, int, int] | None:

@@ -44,9 +44,9 @@ step="creating $work and $out"
 mkdir -p "$work" "$out"
 cd "$work"
 
-if [ ! -f go.mod ] && grep -q "k8s.io/kubernetes v$version\$" "$here_dir/go.mod"; then
-  # The default version's module graph is pinned in the repo (go.mod + go.sum), so builds are reproducible.
-  cp "$here_dir/go.mod" "$here_dir/go.sum" .
+if [ ! -f go.mod ] && [ -f "$here_dir/versions/$version/go.mod" ]; then
+  # The supported versions' module graphs are pinned in the repo (versions/<v>/go.mod + go.sum): reproducible builds.
+  cp "$here_dir/versions/$version/go.mod" "$here_dir/versions/$version/go.sum" .
 fi
 if [ ! -f go.mod ]; then
   step="resolving k8s.io/kubernetes v$version"

@@ -9,7 +9,6 @@ STUB_GO_FAIL writes half a file and fails, as a killed linker would.
 from __future__ import annotations
 
 import os
-import re
 import stat
 import subprocess
 import time
@@ -58,7 +57,8 @@ KUBE = Script(
 )
 ETCD = Script(
     "hack/etcd/build.sh", "etcd",
-    "etcd/" + re.search(r"^require go\.etcd\.io/etcd/server/v3 v(\S+)$", (ROOT / "hack/etcd/go.mod").read_text(), re.M)[1],
+    "etcd/" + (ROOT / "hack/controlplane/versions" / (ROOT / "hack/controlplane/K8S_VERSION").read_text().strip()
+               / "ETCD_VERSION").read_text().strip(),
     ("etcd",), ("etcd", "go.etcd.io/etcd/server/v3"), "ready in",
 )
 SCRIPTS = pytest.mark.parametrize("script", [KUBE, ETCD], ids=["kube", "etcd"])

@@ -1,7 +1,8 @@
 // The etcd the test control plane runs, built from the etcd server module by hack/etcd/build.sh (`make binaries`)
 // into ~/.cache/dra-kwok/etcd/<version>/etcd. 3.6.5 is the etcd Kubernetes 1.34.4 is tested with (its
 // build/dependencies.yaml and hack/lib/etcd.sh). The rest is the server module's own requirement graph, pinned with
-// go.sum so the build is reproducible; to move to another version: `go get go.etcd.io/etcd/server/v3@vX.Y.Z`.
+// go.sum so the build is reproducible; another version lives in its own
+// hack/etcd/versions/<version>/ (`go get go.etcd.io/etcd/server/v3@vX.Y.Z` in a copy of this directory).
 module dra-kwok.local/etcd
 
 go 1.24
