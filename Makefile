@@ -81,3 +81,20 @@ demo: deps binaries ## the main job on an embedded local cluster: KWOK nodes, fa
 
 demo-down: ## stop the demo's driver and control plane
 	@$(PYTHON) -m dra_kwok.testing.demo down
+
+# ---------------------------------------------------------------------------------------------------- lock
+# requirements.lock: what the image installs (Dockerfile: pip install --require-hashes --no-deps), i.e. every
+# dependency of setup.cfg's install_requires, and setuptools to build dra-kwok, at exact versions with sha256
+# hashes. Resolved for the image's Python, so it needs a Python 3.11 (PYTHON=python3.11). Existing pins are kept;
+# `make lock LOCK_ARGS=--upgrade` moves them all to the newest versions install_requires allows
+# (LOCK_ARGS="--upgrade-package kubernetes" just one). pip-tools is installed if missing.
+LOCK_ARGS ?=
+
+.PHONY: lock
+
+lock: ## regenerate requirements.lock (exact versions + hashes for the image) from setup.cfg's install_requires
+	@$(PYTHON) -c 'import sys; v = "%d.%d" % sys.version_info[:2]; sys.exit(None if v == "3.11" else "make lock: the image runs Python 3.11, this is " + v + " (set PYTHON=python3.11)")'
+	@$(PYTHON) -m piptools --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check 'pip-tools>=7.4,<8'
+	CUSTOM_COMPILE_COMMAND="make lock" $(PYTHON) -m piptools compile --quiet --generate-hashes --allow-unsafe \
+	  --build-deps-for=wheel --strip-extras --no-emit-index-url --no-emit-find-links \
+	  --output-file=requirements.lock $(LOCK_ARGS) setup.cfg

@@ -74,8 +74,9 @@ def test_dockerfile_builds_a_slim_non_root_image_that_the_deployment_expects(con
     args, stages = parse_dockerfile(DOCKERFILE.read_text())
     assert len(stages) >= 2, "multi-stage: build the venv in one stage, ship only the venv in the last"
     build, final = stages[0], stages[-1]
-    for stage in stages:
-        assert stage.base.startswith("python:") and stage.base.endswith("-slim"), stage.base
+    for stage in stages:  # python:<version>-slim@sha256:<digest> (tests/unit/test_lock.py checks the pinning)
+        tag = stage.base.partition("@")[0]
+        assert tag.startswith("python:") and tag.endswith("-slim"), stage.base
     assert final.base == build.base, "the venv's python symlinks need the same base image"
     # the build stage: a venv, the package installed with no pip cache
     assert any("python -m venv /opt/venv" in run for run in build.all("RUN"))
@@ -111,7 +112,7 @@ def test_dockerfile_builds_a_slim_non_root_image_that_the_deployment_expects(con
 def test_dockerignore_keeps_the_context_to_what_the_image_needs():
     assert DOCKERIGNORE.is_file()
     patterns = dockerignore_patterns()
-    needed = ["setup.py", "setup.cfg", "README.md"] + [
+    needed = ["setup.py", "setup.cfg", "README.md", "requirements.lock"] + [
         p.relative_to(REPO_ROOT).as_posix() for p in (REPO_ROOT / "dra_kwok").rglob("*.py")]
     assert [p for p in needed if dockerignored(p, patterns)] == []
     for unwanted in (".git/config", "tests/conftest.py", "deploy/deployment.yaml", "hack/controlplane/build.sh",
