@@ -31,9 +31,10 @@ from dra_kwok.kube import Rest
 from dra_kwok.testing.controlplane import REPO_ROOT, ControlPlane, find_binary
 from tests.helpers import create_node, kwok_node
 from tests.integration.deploy_support import (
-    AUDIT_POLICY, CONFIGMAP, DEPLOY_DIR, DOCKERFILE, DOCKERIGNORE, LEASE, MANAGED, NAMESPACE, SA_USER,
-    SERVICE_ACCOUNT, PodProcess, build_context, console_scripts, dockerignore_patterns, dockerignored, exec_form,
-    kubectl, one, parse_dockerfile, read_audit, render, rules_as_grants, unshare_works,
+    ADMISSION_POLICY, ALLOWED_DRIVERS, AUDIT_POLICY, CONFIGMAP, DEPLOY_DIR, DOCKERFILE, DOCKERIGNORE, LEASE, MANAGED,
+    NAMESPACE, SA_USER, SERVICE_ACCOUNT, PodProcess, build_context, console_scripts, dockerignore_patterns,
+    dockerignored, exec_form, impersonate_service_account, kubectl, one, parse_dockerfile, read_audit, render,
+    rules_as_grants, unshare_works, wait_for_admission_policy,
 )
 
 pytestmark = pytest.mark.integration
@@ -148,10 +149,26 @@ def test_kustomize_base_has_the_deployment_the_issue_asks_for(manifests, deploym
         ("Namespace", NAMESPACE), ("ServiceAccount", SERVICE_ACCOUNT), ("ClusterRole", "dra-kwok"),
         ("ClusterRoleBinding", "dra-kwok"), ("Role", "dra-kwok"), ("RoleBinding", "dra-kwok"),
         ("Deployment", "dra-kwok"), ("ConfigMap", CONFIGMAP),
+        ("ValidatingAdmissionPolicy", ADMISSION_POLICY), ("ValidatingAdmissionPolicyBinding", ADMISSION_POLICY),
+        ("ConfigMap", ALLOWED_DRIVERS),
     ])
+    cluster_scoped = ("Namespace", "ClusterRole", "ClusterRoleBinding", "ValidatingAdmissionPolicy",
+                      "ValidatingAdmissionPolicyBinding")
     for obj in manifests:
-        if obj["kind"] not in ("Namespace", "ClusterRole", "ClusterRoleBinding"):
+        if obj["kind"] not in cluster_scoped:
             assert obj["metadata"]["namespace"] == NAMESPACE, obj["metadata"]
+        else:
+            assert "namespace" not in obj["metadata"], obj["metadata"]
+        if obj["kind"] != "Namespace":  # make undeploy deletes by this label (and keeps the namespace)
+            assert obj["metadata"]["labels"]["app.kubernetes.io/name"] == "dra-kwok", obj["metadata"]
+    # the admission policy's params are the ConfigMap in our namespace; every driver of the example config is listed
+    param_ref = one(manifests, "ValidatingAdmissionPolicyBinding")["spec"]["paramRef"]
+    assert (param_ref["namespace"], param_ref["name"]) == (NAMESPACE, ALLOWED_DRIVERS)
+    example = yaml.safe_load(one(manifests, "ConfigMap", CONFIGMAP)["data"]["config.yaml"])
+    drivers = {example["driver"]} | {m["resourceSlice"]["driver"] for m in example["mappings"]
+                                     if m["resourceSlice"].get("driver")}
+    listed = {d.strip() for d in one(manifests, "ConfigMap", ALLOWED_DRIVERS)["data"]["drivers"].split(",")}
+    assert drivers <= listed, f"the example config's drivers {drivers} must be in {ALLOWED_DRIVERS}: {listed}"
     for binding in (one(manifests, "ClusterRoleBinding"), one(manifests, "RoleBinding")):
         assert binding["subjects"] == [{"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": NAMESPACE}]
     spec = deployment["spec"]
@@ -192,7 +209,7 @@ def test_apply_dry_run_server_validates_every_manifest(control_plane, api):
             raise
     proc = kubectl("apply", "--dry-run=server", "-k", "deploy/", kubeconfig=control_plane.kubeconfig)
     lines = [line for line in proc.stdout.splitlines() if line.strip()]
-    assert len(lines) == 8 and all(line.endswith("(server dry run)") for line in lines), proc.stdout
+    assert len(lines) == 11 and all(line.endswith("(server dry run)") for line in lines), proc.stdout
     assert "PodSecurity" not in proc.stderr and "rror" not in proc.stderr, proc.stderr
 
 
@@ -225,6 +242,9 @@ def test_readme_overlay_sets_image_and_config(tmp_path):
     cm = one(objects, "ConfigMap", CONFIGMAP)
     assert cm["data"] == {"config.yaml": "driver: mine.example.com\nmappings: []\n"}
     assert cm["metadata"]["labels"]["app.kubernetes.io/name"] == "dra-kwok", "make undeploy selects by this label"
+    allowed = one(objects, "ConfigMap", ALLOWED_DRIVERS)
+    assert allowed["data"] == {"drivers": "mine.example.com"} and allowed["metadata"]["namespace"] == NAMESPACE
+    assert allowed["metadata"]["labels"]["app.kubernetes.io/name"] == "dra-kwok"
 
 
 def test_pod_template_passes_restricted_pod_security(control_plane, api, deployment, unique):
@@ -267,6 +287,12 @@ def installed(audited):
     """`kubectl apply -k deploy/` for real. The Deployment is created too; with no kubelet it never runs a pod."""
     proc = kubectl("apply", "-k", "deploy/", kubeconfig=audited.kubeconfig)
     assert "PodSecurity" not in proc.stderr, f"the namespace warns on restricted violations: {proc.stderr}"
+    # the driver must run under the admission policy (deploy/admission-policy.yaml), so wait until it is enforced
+    api = impersonate_service_account(audited.api_client())
+    try:
+        wait_for_admission_policy(Rest(api))
+    finally:
+        api.close()
     return audited
 
 
@@ -487,6 +513,9 @@ def test_rbac_grants_exactly_what_the_driver_used(installed, manifests):
     assert records, "no request of the driver in the audit log"
     denied = sorted({(r.verb, r.resource, r.namespace, r.name) for r in records if r.decision != "allow"})
     assert denied == [], f"the driver was refused: {denied}"
+    # ... nor refused by admission: the ValidatingAdmissionPolicy admits all of its normal work
+    refused = sorted({(r.verb, r.resource, r.name, r.code) for r in records if r.code in (403, 422)})
+    assert refused == [], f"the driver was refused by admission: {refused}"
     assert not [r for r in records if r.subresource], "the driver uses no subresource"
 
     cluster_used = {(r.group, r.resource, r.verb) for r in records if not r.namespace}
