@@ -36,8 +36,8 @@ CONFIGMAP = "dra-kwok-configmap"
 LEASE = "dra-kwok-leader"
 MANAGED = "app.kubernetes.io/managed-by=dra-kwok"
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
-ADMISSION_POLICY = "dra-kwok-resourceslices"  # deploy/admission-policy.yaml: the policy and its binding
-ALLOWED_DRIVERS = "dra-kwok-allowed-drivers"  # its params ConfigMap
+# deploy/admission-policy.yaml: each policy has a binding of the same name; the second one's params ConfigMap
+OWN_SLICES_POLICY, DRIVERS_POLICY, ALLOWED_DRIVERS = "dra-kwok-own-slices", "dra-kwok-drivers", "dra-kwok-allowed-drivers"
 SLICES = "/apis/resource.k8s.io/v1/resourceslices"
 
 # Records every request of the driver's ServiceAccount (and nothing else) with its verb, resource and decision.
@@ -122,18 +122,22 @@ def refusal(call: Callable[[], object]) -> tuple[int, str]:
 
 def wait_for_admission_policy(sa_rest, driver: str = "gpu.dra-kwok.x-k8s.io", timeout: float = 30) -> None:
     """A new ValidatingAdmissionPolicy, binding or params object is enforced a moment after it is created. Poll
-    (server-side dry runs as the ServiceAccount, nothing is stored) until the policy refuses an unlabelled slice
-    and, with its params loaded, admits a labelled slice of `driver`."""
+    (server-side dry runs as the ServiceAccount, nothing is stored) until both policies refuse (an unlabelled
+    slice; a labelled one of a driver no one lists) and, with the params loaded, a labelled slice of `driver` is
+    admitted."""
     probe = f"admission-probe-{uuid.uuid4().hex[:6]}"
 
-    def enforced() -> bool:
-        refused = refusal(lambda: sa_rest.post(SLICES, resource_slice(probe, driver, labelled=False),
-                                               query={"dryRun": "All"}))
-        admitted = refusal(lambda: sa_rest.post(SLICES, resource_slice(probe, driver), query={"dryRun": "All"}))
-        return (refused[0] == 403 and f"ValidatingAdmissionPolicy '{ADMISSION_POLICY}'" in refused[1]
-                and admitted[0] == 200)
+    def refused_by(policy: str, body: dict) -> bool:
+        status, message = refusal(lambda: sa_rest.post(SLICES, body, query={"dryRun": "All"}))
+        return status == 403 and f"ValidatingAdmissionPolicy '{policy}'" in message
 
-    wait_for(enforced, timeout=timeout, interval=0.2, message=f"ValidatingAdmissionPolicy {ADMISSION_POLICY} enforced")
+    def enforced() -> bool:
+        return (refused_by(OWN_SLICES_POLICY, resource_slice(probe, driver, labelled=False))
+                and refused_by(DRIVERS_POLICY, resource_slice(probe, "unlisted.invalid"))
+                and refusal(lambda: sa_rest.post(SLICES, resource_slice(probe, driver), query={"dryRun": "All"}))[0]
+                == 200)
+
+    wait_for(enforced, timeout=timeout, interval=0.2, message="the admission policies enforced")
 
 
 # ---------------------------------------------------------------------------------------------------- Dockerfile

@@ -6,7 +6,8 @@ then requests as dra-kwok's ServiceAccount (impersonated by the admin, so its RB
   of ours for a driver not listed; an update that drops the label; a deletecollection that reaches a foreign slice
   (the apiserver evaluates it per object, measured below).
 - Admitted: the driver's normal work, create / update / delete of labelled slices of a listed driver.
-- Other users are not affected; adding a driver to the params admits it; no params ConfigMap, no writes.
+- Other users are not affected; adding a driver to the params admits it; without the params ConfigMap the driver
+  list is not enforced but the ownership rules are, and other users are still unaffected.
 (tests/integration/test_deploy.py runs the real driver as the ServiceAccount with the policy in place.)
 """
 
@@ -23,23 +24,27 @@ from dra_kwok.kube import Rest
 from dra_kwok.testing.controlplane import ControlPlane
 from tests.helpers import wait_for
 from tests.integration.deploy_support import (
-    ADMISSION_POLICY, ALLOWED_DRIVERS, NAMESPACE, SA_USER, SLICES, impersonate_service_account, kubectl, refusal,
-    resource_slice, wait_for_admission_policy,
+    ALLOWED_DRIVERS, DRIVERS_POLICY, NAMESPACE, OWN_SLICES_POLICY, SA_USER, SLICES, impersonate_service_account,
+    kubectl, refusal, resource_slice, wait_for_admission_policy,
 )
 
 pytestmark = pytest.mark.integration
 
 LISTED = "gpu.dra-kwok.x-k8s.io"  # deploy/admission-policy.yaml's data.drivers
-DENIED = f"ValidatingAdmissionPolicy '{ADMISSION_POLICY}' with binding '{ADMISSION_POLICY}' denied request: "
-LABEL_RULE = "dra-kwok may only create ResourceSlices labelled app.kubernetes.io/managed-by=dra-kwok"
-OWN_RULE = "dra-kwok may only update or delete ResourceSlices that are labelled app.kubernetes.io/managed-by=dra-kwok"
-DRIVER_RULE = (f"dra-kwok may only write ResourceSlices of the drivers listed in data.drivers of the ConfigMap "
-               f"{NAMESPACE}/{ALLOWED_DRIVERS} (now: {LISTED})")
+DENIED = "ValidatingAdmissionPolicy '{0}' with binding '{0}' denied request: "
+LABEL_RULE = (DENIED.format(OWN_SLICES_POLICY)
+              + "dra-kwok may only create ResourceSlices labelled app.kubernetes.io/managed-by=dra-kwok")
+OWN_RULE = (DENIED.format(OWN_SLICES_POLICY)
+            + "dra-kwok may only update or delete ResourceSlices that are labelled app.kubernetes.io/managed-by=dra-kwok")
+DRIVER_RULE = (DENIED.format(DRIVERS_POLICY) + "dra-kwok may only write ResourceSlices of the drivers listed in "
+               f"data.drivers of the ConfigMap {NAMESPACE}/{ALLOWED_DRIVERS} (now: {LISTED})")
 
 
 @pytest.fixture(scope="module")
 def cluster():
-    cp = ControlPlane().start()
+    # the beta versions of resource.k8s.io (off by default in 1.34) too, to prove the policy covers them
+    cp = ControlPlane(extra_apiserver_args=["--runtime-config=resource.k8s.io/v1beta1=true,resource.k8s.io/v1beta2=true"])
+    cp.start()
     try:
         kubectl("apply", "-k", "deploy/", kubeconfig=cp.kubeconfig)
         yield cp
@@ -87,7 +92,7 @@ def _delete_all(admin: Rest, *names: str) -> None:
 def _refused(call, *expected: str) -> str:
     status, message = refusal(call)
     assert status == 403, (status, message)
-    assert message.startswith(DENIED), message
+    assert f'resourceslices.resource.k8s.io "' in message and "is forbidden: ValidatingAdmissionPolicy '" in message, message
     for text in expected:
         assert text in message, f"{text!r} not in {message!r}"
     return message
@@ -114,12 +119,37 @@ def test_normal_work_is_admitted(sa, admin, name):
         _delete_all(admin, name, local)
 
 
+def test_policy_type_checks_clean(cluster, sa, admin):
+    """kube-controller-manager type-checks the policy's CEL against the ResourceSlice and ConfigMap schemas and
+    reports any warning (a misspelt field, a type mismatch) in the policy's status."""
+    cluster.start_controller_manager()
+    for policy in (OWN_SLICES_POLICY, DRIVERS_POLICY):
+        path = f"/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/{policy}"
+        status = wait_for(lambda: admin.get(path).get("status", {}).get("typeChecking") is not None
+                          and admin.get(path)["status"], timeout=30, message=f"{policy} type-checked")
+        assert status["typeChecking"].get("expressionWarnings") in (None, []), status
+
+
 def test_create_unlabelled_is_refused(sa, admin, name):
     _refused(lambda: sa.post(SLICES, resource_slice(name, LISTED, labelled=False)), LABEL_RULE, f"'{name}'")
     other_manager = resource_slice(name, LISTED, labelled=False)
     other_manager["metadata"]["labels"] = {"app.kubernetes.io/managed-by": "someone-else"}
     _refused(lambda: sa.post(SLICES, other_manager), LABEL_RULE)
     assert _get(admin, name) is None
+
+
+def test_every_served_version_is_covered(sa, admin, name):
+    """The policy matches resource.k8s.io/v1 only; a request through another served version (v1beta1/v1beta2,
+    when a cluster enables them) is converted to v1 and evaluated too (matchPolicy: Equivalent)."""
+    versions = [v["version"] for v in admin.get("/apis/resource.k8s.io")["versions"]]
+    assert {"v1", "v1beta1", "v1beta2"} <= set(versions), versions
+    for version in versions:
+        path = f"/apis/resource.k8s.io/{version}/resourceslices"
+        body = resource_slice(name, LISTED, labelled=False)
+        body["apiVersion"] = f"resource.k8s.io/{version}"
+        if version == "v1beta1":  # devices are {name, basic: {...}} there
+            body["spec"]["devices"] = [{"name": "dev-0", "basic": {}}]
+        _refused(lambda: sa.post(path, body, query={"dryRun": "All"}), LABEL_RULE)
 
 
 @pytest.mark.parametrize("driver, spec", [
@@ -232,7 +262,9 @@ def test_deletecollection_is_evaluated_per_object(cluster, sa, admin, name):
 
 def test_params_list_the_drivers(cluster, sa, admin, name):
     """The fix the messages give works: a driver added to data.drivers (comma-separated, spaces ignored) is
-    admitted. Without the params ConfigMap, nothing is (parameterNotFoundAction: Deny). Restored afterwards."""
+    admitted. Without the params ConfigMap the driver list is not enforced (parameterNotFoundAction: Allow, because
+    the apiserver resolves params before matchConditions: Deny would refuse every user's writes), the ownership
+    rules still are, and other users are unaffected. Restored afterwards."""
     core = client.CoreV1Api(admin.api)
     original = core.read_namespaced_config_map(ALLOWED_DRIVERS, NAMESPACE).data
     extra = "fpga.example.com"
@@ -245,10 +277,13 @@ def test_params_list_the_drivers(cluster, sa, admin, name):
         assert f"(now: {LISTED}, {extra})" in message, message
 
         core.delete_namespaced_config_map(ALLOWED_DRIVERS, NAMESPACE)
-        wait_for(lambda: refusal(lambda: sa.post(SLICES, resource_slice(name, LISTED), query={"dryRun": "All"}))[0]
-                 == 403, timeout=30, interval=0.2, message="all refused without the params")
-        status, message = refusal(lambda: sa.post(SLICES, resource_slice(name, LISTED), query={"dryRun": "All"}))
-        assert status == 403 and ADMISSION_POLICY in message, message
+        wait_for(lambda: refusal(lambda: sa.post(SLICES, resource_slice(name, "gpu.nvidia.com"),
+                                                 query={"dryRun": "All"}))[0] == 200,
+                 timeout=30, interval=0.2, message="the driver list lifted without its params")
+        _refused(lambda: sa.post(SLICES, resource_slice(name, "gpu.nvidia.com", labelled=False),
+                                 query={"dryRun": "All"}), LABEL_RULE)
+        assert refusal(lambda: admin.post(SLICES, resource_slice(name, "gpu.nvidia.com", labelled=False),
+                                          query={"dryRun": "All"})) == (200, "")
     finally:
         kubectl("apply", "-k", "deploy/", kubeconfig=cluster.kubeconfig)
         wait_for_admission_policy(sa)

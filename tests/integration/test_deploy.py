@@ -31,10 +31,10 @@ from dra_kwok.kube import Rest
 from dra_kwok.testing.controlplane import REPO_ROOT, ControlPlane, find_binary
 from tests.helpers import create_node, kwok_node
 from tests.integration.deploy_support import (
-    ADMISSION_POLICY, ALLOWED_DRIVERS, AUDIT_POLICY, CONFIGMAP, DEPLOY_DIR, DOCKERFILE, DOCKERIGNORE, LEASE, MANAGED,
-    NAMESPACE, SA_USER, SERVICE_ACCOUNT, PodProcess, build_context, console_scripts, dockerignore_patterns,
-    dockerignored, exec_form, impersonate_service_account, kubectl, one, parse_dockerfile, read_audit, render,
-    rules_as_grants, unshare_works, wait_for_admission_policy,
+    ALLOWED_DRIVERS, AUDIT_POLICY, CONFIGMAP, DEPLOY_DIR, DOCKERFILE, DOCKERIGNORE, DRIVERS_POLICY, LEASE, MANAGED,
+    NAMESPACE, OWN_SLICES_POLICY, SA_USER, SERVICE_ACCOUNT, PodProcess, build_context, console_scripts,
+    dockerignore_patterns, dockerignored, exec_form, impersonate_service_account, kubectl, one, parse_dockerfile,
+    read_audit, render, rules_as_grants, unshare_works, wait_for_admission_policy,
 )
 
 pytestmark = pytest.mark.integration
@@ -149,7 +149,8 @@ def test_kustomize_base_has_the_deployment_the_issue_asks_for(manifests, deploym
         ("Namespace", NAMESPACE), ("ServiceAccount", SERVICE_ACCOUNT), ("ClusterRole", "dra-kwok"),
         ("ClusterRoleBinding", "dra-kwok"), ("Role", "dra-kwok"), ("RoleBinding", "dra-kwok"),
         ("Deployment", "dra-kwok"), ("ConfigMap", CONFIGMAP),
-        ("ValidatingAdmissionPolicy", ADMISSION_POLICY), ("ValidatingAdmissionPolicyBinding", ADMISSION_POLICY),
+        ("ValidatingAdmissionPolicy", OWN_SLICES_POLICY), ("ValidatingAdmissionPolicyBinding", OWN_SLICES_POLICY),
+        ("ValidatingAdmissionPolicy", DRIVERS_POLICY), ("ValidatingAdmissionPolicyBinding", DRIVERS_POLICY),
         ("ConfigMap", ALLOWED_DRIVERS),
     ])
     cluster_scoped = ("Namespace", "ClusterRole", "ClusterRoleBinding", "ValidatingAdmissionPolicy",
@@ -162,7 +163,7 @@ def test_kustomize_base_has_the_deployment_the_issue_asks_for(manifests, deploym
         if obj["kind"] != "Namespace":  # make undeploy deletes by this label (and keeps the namespace)
             assert obj["metadata"]["labels"]["app.kubernetes.io/name"] == "dra-kwok", obj["metadata"]
     # the admission policy's params are the ConfigMap in our namespace; every driver of the example config is listed
-    param_ref = one(manifests, "ValidatingAdmissionPolicyBinding")["spec"]["paramRef"]
+    param_ref = one(manifests, "ValidatingAdmissionPolicyBinding", DRIVERS_POLICY)["spec"]["paramRef"]
     assert (param_ref["namespace"], param_ref["name"]) == (NAMESPACE, ALLOWED_DRIVERS)
     example = yaml.safe_load(one(manifests, "ConfigMap", CONFIGMAP)["data"]["config.yaml"])
     drivers = {example["driver"]} | {m["resourceSlice"]["driver"] for m in example["mappings"]
@@ -209,7 +210,7 @@ def test_apply_dry_run_server_validates_every_manifest(control_plane, api):
             raise
     proc = kubectl("apply", "--dry-run=server", "-k", "deploy/", kubeconfig=control_plane.kubeconfig)
     lines = [line for line in proc.stdout.splitlines() if line.strip()]
-    assert len(lines) == 11 and all(line.endswith("(server dry run)") for line in lines), proc.stdout
+    assert len(lines) == 13 and all(line.endswith("(server dry run)") for line in lines), proc.stdout
     assert "PodSecurity" not in proc.stderr and "rror" not in proc.stderr, proc.stderr
 
 
