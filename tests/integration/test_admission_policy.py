@@ -288,3 +288,26 @@ def test_params_list_the_drivers(cluster, sa, admin, name):
         kubectl("apply", "-k", "deploy/", kubeconfig=cluster.kubeconfig)
         wait_for_admission_policy(sa)
     assert core.read_namespaced_config_map(ALLOWED_DRIVERS, NAMESPACE).data == original
+
+
+def test_why_a_missing_params_configmap_is_allowed(sa, admin, name):
+    """The measurement behind dra-kwok-drivers' parameterNotFoundAction: Allow. The apiserver resolves a binding's
+    params before it evaluates the policy's matchConditions, so a binding with Deny whose ConfigMap is missing
+    refuses every user's ResourceSlice writes (422), the admin's included, not just the ServiceAccount's."""
+    bindings = "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings"
+    deny = {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
+            "metadata": {"name": f"{name}-deny"},
+            "spec": {"policyName": DRIVERS_POLICY, "validationActions": ["Deny"],
+                     "paramRef": {"name": f"{name}-missing", "namespace": NAMESPACE,
+                                  "parameterNotFoundAction": "Deny"}}}
+    admin.post(bindings, deny)
+    try:
+        status, message = wait_for(lambda: (lambda r: r if r[0] != 200 else None)(refusal(lambda: admin.post(
+            SLICES, resource_slice(name, "gpu.nvidia.com", labelled=False), query={"dryRun": "All"}))),
+            timeout=30, interval=0.2, message="the admin refused by a Deny binding without params")
+        assert status == 422 and "no params found for policy binding with `Deny` parameterNotFoundAction" in message
+    finally:
+        admin.delete(f"{bindings}/{name}-deny")
+    wait_for(lambda: refusal(lambda: admin.post(SLICES, resource_slice(name, "gpu.nvidia.com", labelled=False),
+                                                query={"dryRun": "All"}))[0] == 200, timeout=30, interval=0.2,
+             message="the admin admitted again")
