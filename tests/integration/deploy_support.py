@@ -37,7 +37,9 @@ LEASE = "dra-kwok-leader"
 MANAGED = "app.kubernetes.io/managed-by=dra-kwok"
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 # deploy/admission-policy.yaml: each policy has a binding of the same name; the second one's params ConfigMap
-OWN_SLICES_POLICY, DRIVERS_POLICY, ALLOWED_DRIVERS = "dra-kwok-own-slices", "dra-kwok-drivers", "dra-kwok-allowed-drivers"
+OWN_SLICES_POLICY = "dra-kwok-own-slices"
+DRIVERS_POLICY = "dra-kwok-drivers"
+ALLOWED_DRIVERS = "dra-kwok-allowed-drivers"
 SLICES = "/apis/resource.k8s.io/v1/resourceslices"
 
 # Records every request of the driver's ServiceAccount (and nothing else) with its verb, resource and decision.

@@ -35,7 +35,8 @@ DENIED = "ValidatingAdmissionPolicy '{0}' with binding '{0}' denied request: "
 LABEL_RULE = (DENIED.format(OWN_SLICES_POLICY)
               + "dra-kwok may only create ResourceSlices labelled app.kubernetes.io/managed-by=dra-kwok")
 OWN_RULE = (DENIED.format(OWN_SLICES_POLICY)
-            + "dra-kwok may only update or delete ResourceSlices that are labelled app.kubernetes.io/managed-by=dra-kwok")
+            + "dra-kwok may only update or delete ResourceSlices that are labelled "
+            "app.kubernetes.io/managed-by=dra-kwok")
 DRIVER_RULE = (DENIED.format(DRIVERS_POLICY) + "dra-kwok may only write ResourceSlices of the drivers listed in "
                f"data.drivers of the ConfigMap {NAMESPACE}/{ALLOWED_DRIVERS} (now: {LISTED})")
 
@@ -43,7 +44,8 @@ DRIVER_RULE = (DENIED.format(DRIVERS_POLICY) + "dra-kwok may only write Resource
 @pytest.fixture(scope="module")
 def cluster():
     # the beta versions of resource.k8s.io (off by default in 1.34) too, to prove the policy covers them
-    cp = ControlPlane(extra_apiserver_args=["--runtime-config=resource.k8s.io/v1beta1=true,resource.k8s.io/v1beta2=true"])
+    cp = ControlPlane(extra_apiserver_args=[
+        "--runtime-config=resource.k8s.io/v1beta1=true,resource.k8s.io/v1beta2=true"])
     cp.start()
     try:
         kubectl("apply", "-k", "deploy/", kubeconfig=cp.kubeconfig)
@@ -92,7 +94,8 @@ def _delete_all(admin: Rest, *names: str) -> None:
 def _refused(call, *expected: str) -> str:
     status, message = refusal(call)
     assert status == 403, (status, message)
-    assert f'resourceslices.resource.k8s.io "' in message and "is forbidden: ValidatingAdmissionPolicy '" in message, message
+    assert 'resourceslices.resource.k8s.io "' in message, message
+    assert "is forbidden: ValidatingAdmissionPolicy '" in message, message
     for text in expected:
         assert text in message, f"{text!r} not in {message!r}"
     return message
@@ -233,7 +236,8 @@ def test_deletecollection_is_evaluated_per_object(cluster, sa, admin, name):
                         "verbs": ["deletecollection"]}]}
     binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
                "metadata": {"name": f"{name}-deletecollection"},
-               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": grant["metadata"]["name"]},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                           "name": grant["metadata"]["name"]},
                "subjects": [{"kind": "ServiceAccount", "name": SA_USER.rsplit(":", 1)[1], "namespace": NAMESPACE}]}
     rbac = "/apis/rbac.authorization.k8s.io/v1"
     ours, foreign = f"{name}-ours", f"{name}-foreign"
