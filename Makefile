@@ -4,13 +4,13 @@ PYTHON ?= python3
 K8S_VERSION ?= $(shell cat hack/controlplane/K8S_VERSION)
 PYTEST_ARGS ?=
 
-# Variables you pass (IMG, CONTAINER_TOOL, KUBECTL, PYTHON, K8S_VERSION, DEPLOY_ARGS, PYTEST_ARGS, BENCH_ARGS) reach
+# Variables you pass (IMG, CONTAINER_TOOL, KUBECTL, PYTHON, K8S_VERSION, DEPLOY_ARGS, PYTEST_ARGS, BENCH_ARGS, LOCK_ARGS) reach
 # the recipes only through the environment, never pasted into a recipe's text, so no value is ever evaluated by the
 # shell (issue #19): not `;`, quotes, `$(...)`, backquotes or globs. make takes a value given on the command line or
 # in the environment literally too (no `$(shell ...)` expansion). The command and argument variables are word lists,
 # split on whitespace by `read -ra` ($(ARGV) below): `KUBECTL="kubectl --context kind"`,
 # `PYTEST_ARGS="-k leader -x"`; an argument therefore cannot contain a space. IMG must be an image reference.
-USER_VARS := IMG CONTAINER_TOOL KUBECTL PYTHON K8S_VERSION DEPLOY_ARGS PYTEST_ARGS BENCH_ARGS
+USER_VARS := IMG CONTAINER_TOOL KUBECTL PYTHON K8S_VERSION DEPLOY_ARGS PYTEST_ARGS BENCH_ARGS LOCK_ARGS
 $(foreach v,$(USER_VARS),$(if $(filter command% environment%,$(origin $(v))),$(eval override $(v) := $$(value $(v)))))
 export $(USER_VARS)
 # Bash arrays python, kubectl, container_tool, pytest_args, deploy_args, bench_args: the words of those variables.
@@ -109,3 +109,21 @@ demo: deps binaries ## the main job on an embedded local cluster: KWOK nodes, fa
 
 demo-down: ## stop the demo's driver and control plane
 	@$(ARGV); "$${python[@]}" -m dra_kwok.testing.demo down
+
+# ---------------------------------------------------------------------------------------------------- lock
+# requirements.lock: what the image installs (Dockerfile: pip install --require-hashes --no-deps), i.e. every
+# dependency of setup.cfg's install_requires, and setuptools to build dra-kwok, at exact versions with sha256
+# hashes. Resolved for the image's Python, so it needs a Python 3.11 (PYTHON=python3.11). Existing pins are kept;
+# `make lock LOCK_ARGS=--upgrade` moves them all to the newest versions install_requires allows
+# (LOCK_ARGS="--upgrade-package kubernetes" just one). pip-tools is installed if missing.
+LOCK_ARGS ?=
+
+.PHONY: lock
+
+lock: ## regenerate requirements.lock (exact versions + hashes for the image) from setup.cfg's install_requires
+	@$(ARGV); read -ra lock_args <<<"$$LOCK_ARGS"; \
+	 "$${python[@]}" -c 'import sys; v = "%d.%d" % sys.version_info[:2]; sys.exit(None if v == "3.11" else "make lock: the image runs Python 3.11, this is " + v + " (set PYTHON=python3.11)")' && \
+	 { "$${python[@]}" -m piptools --version >/dev/null 2>&1 || "$${python[@]}" -m pip install --quiet --disable-pip-version-check 'pip-tools>=7.4,<8'; } && \
+	 CUSTOM_COMPILE_COMMAND="make lock" "$${python[@]}" -m piptools compile --quiet --generate-hashes --allow-unsafe \
+	   --build-deps-for=wheel --strip-extras --no-emit-index-url --no-emit-find-links \
+	   --output-file=requirements.lock "$${lock_args[@]}" setup.cfg

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -35,6 +36,11 @@ CONFIGMAP = "dra-kwok-configmap"
 LEASE = "dra-kwok-leader"
 MANAGED = "app.kubernetes.io/managed-by=dra-kwok"
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+# deploy/admission-policy.yaml: each policy has a binding of the same name; the second one's params ConfigMap
+OWN_SLICES_POLICY = "dra-kwok-own-slices"
+DRIVERS_POLICY = "dra-kwok-drivers"
+ALLOWED_DRIVERS = "dra-kwok-allowed-drivers"
+SLICES = "/apis/resource.k8s.io/v1/resourceslices"
 
 # Records every request of the driver's ServiceAccount (and nothing else) with its verb, resource and decision.
 AUDIT_POLICY = f"""apiVersion: audit.k8s.io/v1
@@ -83,6 +89,57 @@ def rules_as_grants(rules: list[dict]) -> dict[tuple[str, str, str], set[str] | 
                     assert key not in grants, f"{key} granted twice"
                     grants[key] = names
     return grants
+
+
+# ---------------------------------------------------------------------------------------------------- admission
+def resource_slice(name: str, driver: str, labelled: bool = True, **spec) -> dict:
+    """A small valid ResourceSlice (cluster-wide unless `spec` says otherwise), with dra-kwok's label or not."""
+    body = {"driver": driver, "pool": {"name": name, "resourceSliceCount": 1}, "devices": [{"name": "dev-0"}],
+            **(spec or {"allNodes": True})}
+    labels = {"app.kubernetes.io/managed-by": "dra-kwok"} if labelled else {}
+    return {"apiVersion": "resource.k8s.io/v1", "kind": "ResourceSlice",
+            "metadata": {"name": name, "labels": labels}, "spec": body}
+
+
+def impersonate_service_account(api):
+    """`api` (an admin's ApiClient) sends every request as dra-kwok's ServiceAccount from now on: its RBAC, and
+    request.userInfo.username for the admission policy."""
+    api.set_default_header("Impersonate-User", SA_USER)
+    return api
+
+
+def refusal(call: Callable[[], object]) -> tuple[int, str]:
+    """(HTTP status, Status message) of a request expected to fail; (2xx, "") if it did not."""
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        call()
+    except ApiException as err:
+        try:
+            return err.status, json.loads(err.body).get("message", "")
+        except (TypeError, ValueError):
+            return err.status, err.body or ""
+    return 200, ""
+
+
+def wait_for_admission_policy(sa_rest, driver: str = "gpu.dra-kwok.x-k8s.io", timeout: float = 30) -> None:
+    """A new ValidatingAdmissionPolicy, binding or params object is enforced a moment after it is created. Poll
+    (server-side dry runs as the ServiceAccount, nothing is stored) until both policies refuse (an unlabelled
+    slice; a labelled one of a driver no one lists) and, with the params loaded, a labelled slice of `driver` is
+    admitted."""
+    probe = f"admission-probe-{uuid.uuid4().hex[:6]}"
+
+    def refused_by(policy: str, body: dict) -> bool:
+        status, message = refusal(lambda: sa_rest.post(SLICES, body, query={"dryRun": "All"}))
+        return status == 403 and f"ValidatingAdmissionPolicy '{policy}'" in message
+
+    def enforced() -> bool:
+        return (refused_by(OWN_SLICES_POLICY, resource_slice(probe, driver, labelled=False))
+                and refused_by(DRIVERS_POLICY, resource_slice(probe, "unlisted.invalid"))
+                and refusal(lambda: sa_rest.post(SLICES, resource_slice(probe, driver), query={"dryRun": "All"}))[0]
+                == 200)
+
+    wait_for(enforced, timeout=timeout, interval=0.2, message="the admission policies enforced")
 
 
 # ---------------------------------------------------------------------------------------------------- Dockerfile

@@ -30,29 +30,10 @@ from kubernetes.client.exceptions import ApiException
 from dra_kwok.runtime.rest import Rest
 from dra_kwok.testing.controlplane import REPO_ROOT, ControlPlane, find_binary
 from tests.integration.deploy_support import (
-    AUDIT_POLICY,
-    CONFIGMAP,
-    DEPLOY_DIR,
-    DOCKERFILE,
-    DOCKERIGNORE,
-    LEASE,
-    MANAGED,
-    NAMESPACE,
-    SA_USER,
-    SERVICE_ACCOUNT,
-    PodProcess,
-    build_context,
-    console_scripts,
-    dockerignore_patterns,
-    dockerignored,
-    exec_form,
-    kubectl,
-    one,
-    parse_dockerfile,
-    read_audit,
-    render,
-    rules_as_grants,
-    unshare_works,
+    ALLOWED_DRIVERS, AUDIT_POLICY, CONFIGMAP, DEPLOY_DIR, DOCKERFILE, DOCKERIGNORE, DRIVERS_POLICY, LEASE, MANAGED,
+    NAMESPACE, OWN_SLICES_POLICY, SA_USER, SERVICE_ACCOUNT, PodProcess, build_context, console_scripts,
+    dockerignore_patterns, dockerignored, exec_form, impersonate_service_account, kubectl, one, parse_dockerfile,
+    read_audit, render, rules_as_grants, unshare_works, wait_for_admission_policy,
 )
 from tests.support.helpers import create_node, kwok_node
 
@@ -94,8 +75,9 @@ def test_dockerfile_builds_a_slim_non_root_image_that_the_deployment_expects(con
     args, stages = parse_dockerfile(DOCKERFILE.read_text())
     assert len(stages) >= 2, "multi-stage: build the venv in one stage, ship only the venv in the last"
     build, final = stages[0], stages[-1]
-    for stage in stages:
-        assert stage.base.startswith("python:") and stage.base.endswith("-slim"), stage.base
+    for stage in stages:  # python:<version>-slim@sha256:<digest> (tests/unit/test_lock.py checks the pinning)
+        tag = stage.base.partition("@")[0]
+        assert tag.startswith("python:") and tag.endswith("-slim"), stage.base
     assert final.base == build.base, "the venv's python symlinks need the same base image"
     # the build stage: a venv, the package installed with no pip cache
     assert any("python -m venv /opt/venv" in run for run in build.all("RUN"))
@@ -131,7 +113,7 @@ def test_dockerfile_builds_a_slim_non_root_image_that_the_deployment_expects(con
 def test_dockerignore_keeps_the_context_to_what_the_image_needs():
     assert DOCKERIGNORE.is_file()
     patterns = dockerignore_patterns()
-    needed = ["setup.py", "setup.cfg", "README.md"] + [
+    needed = ["setup.py", "setup.cfg", "README.md", "requirements.lock"] + [
         p.relative_to(REPO_ROOT).as_posix() for p in (REPO_ROOT / "dra_kwok").rglob("*.py")]
     assert [p for p in needed if dockerignored(p, patterns)] == []
     for unwanted in (".git/config", "tests/conftest.py", "deploy/deployment.yaml", "hack/controlplane/build.sh",
@@ -167,10 +149,27 @@ def test_kustomize_base_has_the_deployment_the_issue_asks_for(manifests, deploym
         ("Namespace", NAMESPACE), ("ServiceAccount", SERVICE_ACCOUNT), ("ClusterRole", "dra-kwok"),
         ("ClusterRoleBinding", "dra-kwok"), ("Role", "dra-kwok"), ("RoleBinding", "dra-kwok"),
         ("Deployment", "dra-kwok"), ("ConfigMap", CONFIGMAP),
+        ("ValidatingAdmissionPolicy", OWN_SLICES_POLICY), ("ValidatingAdmissionPolicyBinding", OWN_SLICES_POLICY),
+        ("ValidatingAdmissionPolicy", DRIVERS_POLICY), ("ValidatingAdmissionPolicyBinding", DRIVERS_POLICY),
+        ("ConfigMap", ALLOWED_DRIVERS),
     ])
+    cluster_scoped = ("Namespace", "ClusterRole", "ClusterRoleBinding", "ValidatingAdmissionPolicy",
+                      "ValidatingAdmissionPolicyBinding")
     for obj in manifests:
-        if obj["kind"] not in ("Namespace", "ClusterRole", "ClusterRoleBinding"):
+        if obj["kind"] not in cluster_scoped:
             assert obj["metadata"]["namespace"] == NAMESPACE, obj["metadata"]
+        else:
+            assert "namespace" not in obj["metadata"], obj["metadata"]
+        if obj["kind"] != "Namespace":  # make undeploy deletes by this label (and keeps the namespace)
+            assert obj["metadata"]["labels"]["app.kubernetes.io/name"] == "dra-kwok", obj["metadata"]
+    # the admission policy's params are the ConfigMap in our namespace; every driver of the example config is listed
+    param_ref = one(manifests, "ValidatingAdmissionPolicyBinding", DRIVERS_POLICY)["spec"]["paramRef"]
+    assert (param_ref["namespace"], param_ref["name"]) == (NAMESPACE, ALLOWED_DRIVERS)
+    example = yaml.safe_load(one(manifests, "ConfigMap", CONFIGMAP)["data"]["config.yaml"])
+    drivers = {example["driver"]} | {m["resourceSlice"]["driver"] for m in example["mappings"]
+                                     if m["resourceSlice"].get("driver")}
+    listed = {d.strip() for d in one(manifests, "ConfigMap", ALLOWED_DRIVERS)["data"]["drivers"].split(",")}
+    assert drivers <= listed, f"the example config's drivers {drivers} must be in {ALLOWED_DRIVERS}: {listed}"
     for binding in (one(manifests, "ClusterRoleBinding"), one(manifests, "RoleBinding")):
         assert binding["subjects"] == [{"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": NAMESPACE}]
     spec = deployment["spec"]
@@ -211,7 +210,7 @@ def test_apply_dry_run_server_validates_every_manifest(control_plane, api):
             raise
     proc = kubectl("apply", "--dry-run=server", "-k", "deploy/", kubeconfig=control_plane.kubeconfig)
     lines = [line for line in proc.stdout.splitlines() if line.strip()]
-    assert len(lines) == 8 and all(line.endswith("(server dry run)") for line in lines), proc.stdout
+    assert len(lines) == 13 and all(line.endswith("(server dry run)") for line in lines), proc.stdout
     assert "PodSecurity" not in proc.stderr and "rror" not in proc.stderr, proc.stderr
 
 
@@ -244,6 +243,9 @@ def test_readme_overlay_sets_image_and_config(tmp_path):
     cm = one(objects, "ConfigMap", CONFIGMAP)
     assert cm["data"] == {"config.yaml": "driver: mine.example.com\nmappings: []\n"}
     assert cm["metadata"]["labels"]["app.kubernetes.io/name"] == "dra-kwok", "make undeploy selects by this label"
+    allowed = one(objects, "ConfigMap", ALLOWED_DRIVERS)
+    assert allowed["data"] == {"drivers": "mine.example.com"} and allowed["metadata"]["namespace"] == NAMESPACE
+    assert allowed["metadata"]["labels"]["app.kubernetes.io/name"] == "dra-kwok"
 
 
 def test_pod_template_passes_restricted_pod_security(control_plane, api, deployment, unique):
@@ -286,6 +288,12 @@ def installed(audited):
     """`kubectl apply -k deploy/` for real. The Deployment is created too; with no kubelet it never runs a pod."""
     proc = kubectl("apply", "-k", "deploy/", kubeconfig=audited.kubeconfig)
     assert "PodSecurity" not in proc.stderr, f"the namespace warns on restricted violations: {proc.stderr}"
+    # the driver must run under the admission policy (deploy/admission-policy.yaml), so wait until it is enforced
+    api = impersonate_service_account(audited.api_client())
+    try:
+        wait_for_admission_policy(Rest(api))
+    finally:
+        api.close()
     return audited
 
 
@@ -506,6 +514,9 @@ def test_rbac_grants_exactly_what_the_driver_used(installed, manifests):
     assert records, "no request of the driver in the audit log"
     denied = sorted({(r.verb, r.resource, r.namespace, r.name) for r in records if r.decision != "allow"})
     assert denied == [], f"the driver was refused: {denied}"
+    # ... nor refused by admission: the ValidatingAdmissionPolicy admits all of its normal work
+    refused = sorted({(r.verb, r.resource, r.name, r.code) for r in records if r.code in (403, 422)})
+    assert refused == [], f"the driver was refused by admission: {refused}"
     assert not [r for r in records if r.subresource], "the driver uses no subresource"
 
     cluster_used = {(r.group, r.resource, r.verb) for r in records if not r.namespace}
