@@ -20,9 +20,9 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from dra_kwok.kube import Rest
+from dra_kwok.runtime.rest import Rest
 from dra_kwok.testing.controlplane import ControlPlane
-from tests.helpers import wait_for
+from tests.support.helpers import wait_for
 from tests.integration.deploy_support import (
     ALLOWED_DRIVERS, DRIVERS_POLICY, NAMESPACE, OWN_SLICES_POLICY, SA_USER, SLICES, impersonate_service_account,
     kubectl, refusal, resource_slice, wait_for_admission_policy,
