@@ -26,6 +26,12 @@ _AMD_BUSES = ("05", "26", "46", "65", "85", "a6", "c6", "e5")
 _MI300X = {"memory": 192 * 2**30, "computeUnits": 304, "simdUnits": 1216}
 
 
+def _quantities(divisor: int) -> dict[str, dict[str, str]]:
+    """Memory in binary form (the driver's fallbacks are written 80Gi/20Gi), counts as plain numbers."""
+    return {k: {"value": canonical_quantity(f"{v // divisor // 1024}Ki" if k == "memory" else str(v // divisor))}
+            for k, v in _MI300X.items()}
+
+
 def _amd_build(params: dict[str, Any], k8s_minor: int) -> Callable[[str, str], list[Slice]]:
     count, profile = params["count"], params["partitionProfile"]
     parts = AMD_PARTITIONS[profile]
@@ -41,9 +47,9 @@ def _amd_build(params: dict[str, Any], k8s_minor: int) -> Callable[[str, str], l
             devices.append({"name": f"gpu-{g + 1}-{128 + g}", "attributes": dict(
                 common, cardIndex={"int": g + 1}, renderIndex={"int": 128 + g}, deviceID={"string": "0x74a1"},
                 pciAddr=address, type={"string": "amdgpu"}, **{"resource.kubernetes.io/pcieRoot": root}),
-                "capacity": {k: {"value": canonical_quantity(str(v))} for k, v in _MI300X.items()}})
+                "capacity": _quantities(1)})
             continue
-        share = {k: {"value": canonical_quantity(str(v // parts))} for k, v in _MI300X.items()}
+        share = _quantities(parts)
         for p in range(parts):
             card = g + 1 if p == 0 else (extra := extra + 1)
             devices.append({"name": f"gpu-{card}-{127 + card}", "attributes": dict(

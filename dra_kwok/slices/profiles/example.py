@@ -25,6 +25,11 @@ _MEMORY = 80 * 2**30
 _COMPUTE = 100
 
 
+def _binary(nbytes: int) -> str:
+    """A byte count as Go's ``resource.NewQuantity(n, BinarySI)`` serialises it: ``40Gi``, or plain bytes."""
+    return canonical_quantity(f"{nbytes // 1024}Ki" if nbytes % 1024 == 0 else str(nbytes))
+
+
 def _cross_check(params: dict[str, Any]) -> list[str]:
     n, count = params["partitions"], params["count"]
     problems = []
@@ -63,7 +68,7 @@ def _build(params: dict[str, Any], k8s_minor: int) -> Callable[[str, str], list[
         total = {"compute": {"value": str(_COMPUTE)}, "memory": {"value": "80Gi"}}
         counters.append({"name": set_name, "counters": total})
         share = {"compute": {"value": canonical_quantity(str(_COMPUTE // n))},
-                 "memory": {"value": canonical_quantity(str(_MEMORY // n))}}
+                 "memory": {"value": _binary(_MEMORY // n)}}
         for j in range(n):
             bodies.append((i, {"name": f"gpu-{i}-partition-{j}", "allowMultipleAllocations": False,
                                "attributes": dict(attrs, partition={"int": j}, partitionable={"bool": True}),

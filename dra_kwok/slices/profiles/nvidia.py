@@ -13,8 +13,8 @@ the full GPU, only its counter set, as the real driver does when MIG mode was on
 
 Illustrative values (the real driver reads them from the machine): GPU/MIG UUIDs are UUIDv5 of (driver, node,
 device), unique per node and device; PCI bus ids, PCIe roots and NUMA nodes follow a fixed 8-GPU HGX layout,
-the same on every node, as on identical real servers. Static MIG placements are chosen first-fit, largest
-profile first (NVML's own choice is not specified by the reference).
+the same on every node, as on identical real servers. Static MIG placements are the first that fit (ascending
+starts, largest profile first) (NVML's own choice is not specified by the reference).
 """
 
 from __future__ import annotations
@@ -142,8 +142,8 @@ def _gpu_attributes(model: GpuModel, index: int) -> dict[str, Any]:
 
 
 def _layout(model: GpuModel, spec: str) -> tuple[list[tuple[MigProfile, int]], list[str]]:
-    """A static MIG layout: ``all-1g``, ``all-balanced``, ``all-7g`` or ``profile[@start],...``; placed first-fit,
-    largest first. Returns (placements sorted by start, problems)."""
+    """A static MIG layout: ``all-1g``, ``all-balanced``, ``all-7g`` or ``profile[@start],...``; placed by
+    a first-fit search, largest first. Returns (placements sorted by start, problems)."""
     by_name = {m.name: m for m in model.migs}
     if spec == "all-1g":
         wanted = [(model.migs[0].name, None)] * 7
@@ -162,18 +162,28 @@ def _layout(model: GpuModel, spec: str) -> tuple[list[tuple[MigProfile, int]], l
     if unknown:
         return [], [f"profile.migLayout: unknown MIG profile {unknown[0]!r} for this model; known: "
                     f"{', '.join(by_name)} (or all-1g, all-balanced, all-7g)"]
-    used: set[int] = set()
-    placed: list[tuple[MigProfile, int]] = []
-    for name, start in sorted(wanted, key=lambda w: (w[1] is None, -by_name[w[0]].size)):
-        mig = by_name[name]
-        candidates = mig.starts if start is None else ((start,) if start in mig.starts else ())
-        if start is not None and not candidates:
-            return [], [f"profile.migLayout: {name}@{start}: valid placements are {list(mig.starts)}"]
-        free = [s for s in candidates if not used & set(range(s, s + mig.size))]
-        if not free or len(placed) >= 7:
-            return [], [f"profile.migLayout: {spec!r} does not fit on one GPU ({name} has no free placement)"]
-        used |= set(range(free[0], free[0] + mig.size))
-        placed.append((mig, free[0]))
+    order = sorted(wanted, key=lambda w: (w[1] is None, -by_name[w[0]].size))
+    for name, start in order:
+        if start is not None and start not in by_name[name].starts:
+            return [], [f"profile.migLayout: {name}@{start}: valid placements are {list(by_name[name].starts)}"]
+
+    def place(i: int, used: frozenset[int]) -> list[tuple[MigProfile, int]] | None:
+        """Backtracking: the first assignment trying starts in ascending order, largest profiles first."""
+        if i == len(order):
+            return []
+        mig = by_name[order[i][0]]
+        for s in (mig.starts if order[i][1] is None else (order[i][1],)):
+            cells = frozenset(range(s, s + mig.size))
+            if not used & cells:
+                rest = place(i + 1, used | cells)
+                if rest is not None:
+                    return [(mig, s), *rest]
+        return None
+
+    placed = place(0, frozenset()) if len(order) <= 7 else None
+    if placed is None:
+        return [], [f"profile.migLayout: {spec!r} does not fit on one GPU (at most 7 instances over 8 memory "
+                    "slices)"]
     return sorted(placed, key=lambda p: p[1]), []
 
 
