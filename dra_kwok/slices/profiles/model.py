@@ -16,6 +16,7 @@ well under a millisecond: treat the output as read-only (copy before mutating).
 from __future__ import annotations
 
 import functools
+import hashlib
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
@@ -163,11 +164,24 @@ def _built(profile: Profile, frozen: tuple[tuple[str, Any], ...], k8s_minor: int
     return profile.build(params, k8s_minor)
 
 
+_NAMESPACE = uuid.NAMESPACE_URL.bytes
+
+
+def _uuid5_bytes(name: str) -> bytes:
+    """The 16 bytes of ``uuid.uuid5(NAMESPACE_URL, name)``, without building UUID objects (3x faster)."""
+    raw = bytearray(hashlib.sha1(_NAMESPACE + name.encode()).digest()[:16])
+    raw[6] = (raw[6] & 0x0F) | 0x50
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    return bytes(raw)
+
+
 def device_uuid(driver: str, node_name: str, device: str) -> str:
-    """A UUID (version 5) unique per driver, node and device: stands in for a serial the real driver reads."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"dra-kwok-profile://{driver}/{node_name}/{device}"))
+    """A UUID (version 5) unique per driver, node and device: stands in for a serial the real driver reads.
+    Equal to ``str(uuid.uuid5(uuid.NAMESPACE_URL, f"dra-kwok-profile://{driver}/{node_name}/{device}"))``."""
+    h = _uuid5_bytes(f"dra-kwok-profile://{driver}/{node_name}/{device}").hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def short_digest(driver: str, node_name: str, device: str, nbytes: int) -> bytes:
     """``nbytes`` bytes derived from (driver, node, device), for MAC addresses and the like."""
-    return uuid.uuid5(uuid.NAMESPACE_URL, f"dra-kwok-profile://{driver}/{node_name}/{device}").bytes[:nbytes]
+    return _uuid5_bytes(f"dra-kwok-profile://{driver}/{node_name}/{device}")[:nbytes]

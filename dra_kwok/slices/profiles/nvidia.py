@@ -284,7 +284,7 @@ def _build(params: dict[str, Any], k8s_minor: int) -> Callable[[str, str], list[
         return device
 
     # (minor, static device body without uuids, kind) for every device; kind: gpu | mig | static-mig
-    gpus: list[list[tuple[dict[str, Any], str]]] = []
+    gpus: list[tuple[list[tuple[dict[str, Any], str, int]], list[dict[str, Any]]]] = []
     counter_sets: list[dict[str, Any]] = []
     largest = model.migs[-1].capacities()
     for minor in range(count):
@@ -324,19 +324,28 @@ def _build(params: dict[str, Any], k8s_minor: int) -> Callable[[str, str], list[
                         "consumesCounters": [{"counterSet": set_name, "counters": used}],
                     }), "mig"))
         devices.sort(key=lambda d: d[0]["name"])
-        gpus.append(devices)
+        # per device: (body, kind, index of its attribute group); MIG placements of one profile share a group
+        groups: list[dict[str, Any]] = []
+        entries = []
+        for body, kind in devices:
+            if not groups or groups[-1] is not body["attributes"]:
+                groups.append(body["attributes"])
+            entries.append((body, kind, len(groups) - 1))
+        gpus.append((entries, groups))
 
     def node_devices(driver: str, node_name: str, minor: int) -> list[dict[str, Any]]:
         gpu_uuid = {"string": "GPU-" + device_uuid(driver, node_name, f"gpu-{minor}")}
+        entries, groups = gpus[minor]
+        per_node = [dict(g, parentUUID=gpu_uuid) for g in groups]
         out = []
-        for body, kind in gpus[minor]:
-            device = dict(body)
-            if kind == "gpu":
+        for body, kind, group in entries:
+            device = body.copy()
+            if kind == "mig":
+                device["attributes"] = per_node[group]
+            elif kind == "gpu":
                 device["attributes"] = dict(body["attributes"], uuid=gpu_uuid)
-            elif kind == "mig":
-                device["attributes"] = dict(body["attributes"], parentUUID=gpu_uuid)
             else:
-                device["attributes"] = dict(body["attributes"], parentUUID=gpu_uuid, uuid={
+                device["attributes"] = dict(per_node[group], uuid={
                     "string": "MIG-" + device_uuid(driver, node_name, body["name"])})
             out.append(device)
         return out
