@@ -73,4 +73,5 @@ AMD_GPU = Profile(
               "(spx: whole GPU; dpx/qpx/cpx: 2/4/8 partitions)", tuple(AMD_PARTITIONS)),
     ),
     build=_amd_build,
+    variants=({"partitionProfile": "cpx_nps4"},),
 )

@@ -124,8 +124,10 @@ CPU = Profile(
         Param("numaNodesPerSocket", "int", 1, "NUMA nodes per socket (sub-NUMA clustering / NPS)", minimum=1,
               maximum=8),
         Param("smt", "bool", True, "two hardware threads per core"),
-        Param("reservedCPUs", "string", "", "CPUs the driver keeps out (its reservedCPUs), e.g. 0,64"),
+        Param("reservedCPUs", "string", "", "CPUs the driver keeps out (its reservedCPUs), e.g. 0,64",
+              allowed_text="a Linux CPU list such as 0,64 or 0-3,8 (empty: none)"),
     ),
     build=_build,
     cross_check=_cross_check,
+    variants=({"mode": "individual"},),
 )

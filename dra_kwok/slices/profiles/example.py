@@ -104,4 +104,5 @@ EXAMPLE_GPU = Profile(
     ),
     build=_build,
     cross_check=_cross_check,
+    variants=({"partitions": 4},),
 )

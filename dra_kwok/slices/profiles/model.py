@@ -44,9 +44,12 @@ class Param:
     choices: tuple[str, ...] = ()
     minimum: int | None = None
     maximum: int | None = None
+    allowed_text: str = ""  # overrides the generated description of what is allowed
 
     def allowed(self) -> str:
         """The allowed values, as the docs and error messages show them."""
+        if self.allowed_text:
+            return self.allowed_text
         if self.kind == "bool":
             return "true, false"
         if self.kind == "shares":
@@ -112,13 +115,15 @@ class Profile:
     params: tuple[Param, ...]
     build: Callable[[dict[str, Any], int], Callable[[str, str], list[Slice]]] = field(repr=False)
     cross_check: Callable[[dict[str, Any]], list[str]] = field(default=lambda p: [], repr=False)
-    defaults_note: str = ""
+    #: parameter sets worth showing beside the defaults in ``dra-kwok profiles``
+    variants: tuple[dict[str, Any], ...] = ()
 
     @property
     def schema(self) -> tuple[Param, ...]:
         """Every parameter, ``driver`` (the common override) first."""
         driver = Param("driver", "string", self.default_driver,
-                       "DRA driver name to publish under (override to simulate two vendors in one cluster)")
+                       "DRA driver name to publish under (override to simulate two vendors in one cluster)",
+                       allowed_text="a DRA driver name (lowercase DNS subdomain)")
         return (driver, *self.params)
 
     def defaults(self) -> dict[str, Any]:

@@ -373,12 +373,15 @@ NVIDIA_GPU = Profile(
         Param("mode", "string", "full", "full: whole GPUs; static-mig: migLayout on every GPU; dynamic-mig: "
               "every MIG placement with shared counters", MODES),
         Param("migLayout", "string", "all-1g", "static-mig only: all-1g, all-balanced, all-7g or a comma list "
-              "of MIG profiles, each optionally @placement (e.g. 3g.40gb@4,1g.10gb)"),
+              "of MIG profiles, each optionally @placement (e.g. 3g.40gb@4,1g.10gb)",
+              allowed_text="all-1g, all-balanced, all-7g or <profile>[@<start>],..."),
         Param("consumableShares", "shares", "disabled", "the driver's --consumable-shares: requestPolicy on "
               "memory (and a shares capacity for a number)", SHARES, minimum=2),
         Param("healthTaints", "strings", [], "full/static-mig: taints as the health check sets them, e.g. "
-              "gpu-3=xid:79, gpu-5=gpu-lost, gpu-0=unmonitored"),
+              "gpu-3=xid:79, gpu-5=gpu-lost, gpu-0=unmonitored",
+              allowed_text="a list of <device>=xid:<N>, <device>=gpu-lost, <device>=unmonitored"),
     ),
     build=_build,
     cross_check=_cross_check,
+    variants=({"mode": "static-mig"}, {"mode": "dynamic-mig"}),
 )
