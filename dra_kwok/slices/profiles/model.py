@@ -127,7 +127,7 @@ class Profile:
         return (driver, *self.params)
 
     def defaults(self) -> dict[str, Any]:
-        return {p.name: p.default for p in self.schema}
+        return {p.name: list(p.default) if isinstance(p.default, list) else p.default for p in self.schema}
 
     def resolve(self, params: Mapping[str, Any] | None) -> dict[str, Any]:
         """``params`` with defaults filled in (``name``, the profile's own name, is dropped)."""
