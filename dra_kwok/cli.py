@@ -159,6 +159,43 @@ def render(file: str, node_file: str | None, labels: str, node_name: str) -> Non
     click.echo(yaml.safe_dump_all(slices, sort_keys=False), nl=False)
 
 
+@main.command()
+@click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="json: machine-readable.")
+@click.option("--k8s-minor", type=click.IntRange(34, 99), default=35, show_default=True,
+              help="Kubernetes minor version the slices are laid out for (NVIDIA DynamicMIG splits from 35).")
+def profiles(output: str, k8s_minor: int) -> None:
+    """List the built-in device profiles (`profile:` in a mapping): their parameters, and what one node gets with
+    the defaults (and a notable variant or two)."""
+    from dra_kwok.slices.profiles import PROFILES
+
+    entries = []
+    for profile in PROFILES.values():
+        shapes = []
+        for params in ({}, *profile.variants):
+            out = profile.render(params, "node-1", "", k8s_minor)
+            shapes.append({"params": params, "devices": out.device_count, "slices": len(out.slices),
+                           "counterSets": len(out.counter_sets)})
+        entries.append({
+            "name": profile.name, "driver": profile.default_driver, "summary": profile.summary,
+            "parameters": [{"name": p.name, "type": p.kind, "allowed": p.allowed(), "default": p.default,
+                            "help": p.help} for p in profile.schema],
+            "perNode": shapes,
+        })
+    if output == "json":
+        click.echo(json.dumps(entries, indent=2))
+        return
+    for entry in entries:
+        click.echo(f"{entry['name']} ({entry['driver']}): {entry['summary']}")
+        for shape in entry["perNode"]:
+            with_ = ", ".join(f"{k}: {v}" for k, v in shape["params"].items()) or "defaults"
+            click.echo(f"  one node on 1.{k8s_minor} ({with_}): {shape['devices']} devices in {shape['slices']} "
+                       f"slice(s), {shape['counterSets']} counter set(s)")
+        for p in entry["parameters"]:
+            click.echo(f"  {p['name']:<26} default {json.dumps(p['default']):<18} allowed: {p['allowed']}")
+        click.echo("")
+
+
 class Duration(click.ParamType):
     """A Go duration (30s, 1m30s, 500ms) or plain seconds, as a float of seconds."""
 
