@@ -7,7 +7,10 @@ flags come from :mod:`dra_kwok.settings`; the CLI only reads files, formats outp
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import stat
 import sys
 from typing import Any, Callable
 
@@ -42,11 +45,36 @@ def _read(path: str) -> bytes:
     if path == "-":
         data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
     else:
-        with open(path, "rb") as f:
+        _refuse_non_regular(path, os.stat(path).st_mode)  # follows symlinks: a link to a regular file is fine
+        # O_NONBLOCK: should the path be swapped for a FIFO after the stat, open() still returns at once
+        # (and fstat refuses it) instead of waiting for ever for a writer
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with open(fd, "rb") as f:
+            _refuse_non_regular(path, os.fstat(fd).st_mode)
+            os.set_blocking(fd, True)
             data = f.read(MAX_INPUT_BYTES + 1)
     if len(data) > MAX_INPUT_BYTES:
         raise ParseError(path, 1, 1, f"input is larger than the limit of {MAX_INPUT_BYTES} bytes (10 MiB)")
     return data
+
+
+class NotARegularFile(OSError):
+    """A path that names a FIFO, directory, device or socket: reading it could block for ever or never end."""
+
+    def __init__(self, path: str, kind: str) -> None:
+        super().__init__(errno.EINVAL, f"{kind}, not a regular file: give a regular file, or - for stdin", path)
+
+    def __str__(self) -> str:
+        return f"{self.filename}: {self.strerror}"
+
+
+_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def _refuse_non_regular(path: str, mode: int) -> None:
+    if not stat.S_ISREG(mode):
+        raise NotARegularFile(path, next((kind for test, kind in _KINDS if test(mode)), "not a file"))
 
 
 @main.command()

@@ -10,8 +10,13 @@ this", but dra-kwok needs two more things.
    the stored form would see a difference forever; rendering the canonical form makes desired == stored.
 
 This is a port of ``k8s.io/apimachinery/pkg/api/resource`` (``ParseQuantity``, ``CanonicalizeBytes``),
-including its quirks: values are rounded *up* (away from zero) to a multiple of 1n, magnitudes are capped at
-2^63-1, and a string that is already canonical is kept verbatim (``1E3`` stays ``1E3``).
+including its quirks, each checked against a real kube-apiserver (tests/integration/test_quantity_stored.py):
+values are rounded *up* (away from zero) to a multiple of 1n; only BinarySI magnitudes are capped at 2^63-1
+(``8Ei`` is stored as ``9223372036854775807``) while decimal ones are kept exactly (``1e19`` as ``10e18``,
+``10000000000000000000`` as ``10E``, ``1e1000`` as ``10e999``); a string that is already canonical is kept
+verbatim (``1E3`` stays ``1E3``); a DecimalSI exponent above 18 has no suffix and is dropped (``1000E`` is stored
+as ``1``: see :attr:`Quantity.stored_exactly`); an ``e`` exponent is read as int64 and truncated to int32.
+Values are kept as ``unscaled * 10**exponent`` so that ``1e999999999`` costs nothing.
 """
 
 from __future__ import annotations
@@ -29,7 +34,6 @@ _BINARY_SUFFIXES: dict[str, int] = {"Ki": 10, "Mi": 20, "Gi": 30, "Ti": 40, "Pi"
 _DECIMAL_BY_EXPONENT = {v: k for k, v in _DECIMAL_SUFFIXES.items()}
 _BINARY_BY_EXPONENT = {v: k for k, v in _BINARY_SUFFIXES.items()}
 _MAX_INT64 = (1 << 63) - 1
-_NANO = Fraction(1, 10**9)
 _SUFFIX_CHARS = set("eEinumkKMGTP")
 _DIGITS = set("0123456789")
 
@@ -47,9 +51,26 @@ class QuantityError(ValueError):
 class Quantity:
     """A parsed quantity: its exact value (after the apiserver's rounding and capping) and format."""
 
-    value: Fraction
+    unscaled: int  # the value is unscaled * 10**exponent, with no factor of ten left in unscaled
+    exponent: int
     format: str
     canonical: str
+
+    @property
+    def value(self) -> Fraction:
+        """The exact value (beware: an integer of a billion digits for ``1e999999999``)."""
+        return Fraction(self.unscaled) * Fraction(10) ** self.exponent
+
+    @property
+    def key(self) -> tuple[int, int]:
+        """Equal for equal values, cheap for any exponent: what comparisons by value use."""
+        return self.unscaled, self.exponent
+
+    @property
+    def stored_exactly(self) -> bool:
+        """False where the apiserver's own canonical form changes the value: a DecimalSI exponent above 18 has no
+        suffix, so ``1000E`` (10^21) is stored as ``1``. Worth a warning to whoever wrote it."""
+        return parse_quantity(self.canonical).key == self.key
 
     def __str__(self) -> str:
         return self.canonical
@@ -102,8 +123,8 @@ def _interpret(suffix: str) -> tuple[int, int, str]:
         body = digits[1:] if digits[0] in "+-" else digits
         if body and all(c in _DIGITS for c in body):
             exponent = int(digits)
-            if -(2**31) <= exponent < 2**31:
-                return 10, exponent, DECIMAL_EXPONENT
+            if -(2**63) <= exponent < 2**63:  # strconv.ParseInt(.., 64), then int32(): wraps as Go does
+                return 10, (exponent + 2**31) % 2**32 - 2**31, DECIMAL_EXPONENT
     raise QuantityError(
         f"unknown suffix {suffix!r}: use one of Ki Mi Gi Ti Pi Ei (powers of 1024), "
         "n u m k M G T P E (powers of 1000), or an exponent such as e3"
@@ -137,41 +158,54 @@ def _kept_verbatim(text: str, positive: bool, num: str, denom: str, exponent: in
     return scale % 3 == 0 and not shifted.endswith("000") and shifted[0] != "0"
 
 
-def _round_up_to_nano(value: Fraction) -> Fraction:
-    if value == 0 or (value / _NANO).denominator == 1:
-        return value
-    scaled = abs(value) / _NANO
-    rounded = Fraction(-(-scaled.numerator // scaled.denominator)) * _NANO  # ceil of the magnitude
-    return rounded if value > 0 else -rounded
+def _strip_tens(unscaled: int, exponent: int) -> tuple[int, int]:
+    """(unscaled, exponent) with every factor of ten moved into the exponent (0 stays (0, 0))."""
+    if unscaled == 0:
+        return 0, 0
+    digits = str(abs(unscaled))
+    zeros = len(digits) - len(digits.rstrip("0"))
+    if zeros:
+        unscaled //= 10**zeros
+        exponent += zeros
+    return unscaled, exponent
 
 
-def _canonical(value: Fraction, fmt: str) -> str:
-    """Port of ``Quantity.CanonicalizeBytes`` for a value already rounded to 1n and capped."""
-    if value == 0:
+def _round_up_to_nano(magnitude: int, exponent: int) -> tuple[int, int]:
+    """A positive ``magnitude * 10**exponent`` rounded up to a multiple of 1n (``inf.RoundUp`` at scale 9)."""
+    if exponent >= -9:
+        return magnitude, exponent
+    shift = -9 - exponent
+    if shift > len(str(magnitude)):  # below 1n: cheap even for 1e-999999999
+        return 1, -9
+    return -(-magnitude // 10**shift), -9
+
+
+def _canonical(unscaled: int, exponent: int, fmt: str) -> str:
+    """Port of ``Quantity.CanonicalizeBytes`` for ``unscaled * 10**exponent`` (already rounded to 1n and capped).
+
+    Decimal forms move every factor of ten into the exponent, then lower the exponent to a multiple of three:
+    ``1e19`` is ``10e18`` (DecimalExponent) and ``10000000000000000000`` is ``10E`` (DecimalSI); a DecimalSI
+    exponent with no suffix (above 18) is written with no suffix at all, as apimachinery does. BinarySI is kept
+    only for whole values of at least 1024 in magnitude, as a multiple of the largest power of 1024."""
+    if unscaled == 0:
         return "0"
-    sign = "-" if value < 0 else ""
-    magnitude = abs(value)
-    if fmt == BINARY_SI and (magnitude < 1024 or magnitude.denominator != 1):
+    if fmt == BINARY_SI and (exponent < 0 or abs(unscaled) * 10**exponent < 1024):
         fmt = DECIMAL_SI
     if fmt == BINARY_SI:
-        amount, exponent = magnitude.numerator, 0
+        whole = unscaled * 10**exponent  # at most 2^63-1: BinarySI values are capped
+        sign, amount, power = ("-" if whole < 0 else ""), abs(whole), 0
         while amount % 1024 == 0:
             amount //= 1024
-            exponent += 10
-        return f"{sign}{amount}{_BINARY_BY_EXPONENT.get(exponent, '')}"
-    amount = int(magnitude / _NANO)  # exact: the value is a multiple of 1n
-    exponent = -9
-    while amount % 10 == 0:
-        amount //= 10
-        exponent += 1
+            power += 10
+        return f"{sign}{amount}{_BINARY_BY_EXPONENT.get(power, '')}"
     while exponent % 3 != 0:
-        amount *= 10
+        unscaled *= 10
         exponent -= 1
     if fmt == DECIMAL_EXPONENT:
         suffix = f"e{exponent}" if exponent != 0 else ""
     else:
-        suffix = _DECIMAL_BY_EXPONENT[exponent]
-    return f"{sign}{amount}{suffix}"
+        suffix = _DECIMAL_BY_EXPONENT.get(exponent, "")
+    return f"{unscaled}{suffix}"
 
 
 @functools.lru_cache(maxsize=16384)
@@ -190,25 +224,23 @@ def _parse(text: str) -> Quantity:
     if text == "":
         raise QuantityError("a quantity must not be empty")
     if text == "0":
-        return Quantity(Fraction(0), DECIMAL_SI, "0")
+        return Quantity(0, 0, DECIMAL_SI, "0")
     positive, num, denom, suffix = _split(text)
     base, exponent, fmt = _interpret(suffix)
-    digits = Fraction(int(num + denom), 10 ** len(denom))
+    digits = int(num + denom)
     if digits == 0:
-        return Quantity(Fraction(0), fmt, "0")
+        return Quantity(0, 0, fmt, "0")
     if base == 2:
-        value = digits * (1 << exponent)
+        magnitude, scale = digits * (1 << exponent), -len(denom)
     else:
-        # Exponents beyond these bounds give the same result (capped, or rounded up to 1n); clamping them
-        # keeps a hostile "1e999999999" from building a gigantic integer.
-        exponent_used = max(min(exponent, 40), -(len(num) + len(denom) + 40))
-        value = digits * Fraction(10) ** exponent_used
-    value = min(_round_up_to_nano(value), Fraction(_MAX_INT64))
-    if not positive:
-        value = -value
+        magnitude, scale = digits, exponent - len(denom)
+    magnitude, scale = _strip_tens(*_round_up_to_nano(*_strip_tens(magnitude, scale)))
+    if fmt == BINARY_SI and Fraction(magnitude) * Fraction(10) ** scale > _MAX_INT64:
+        magnitude, scale = _MAX_INT64, 0  # the cap applies to BinarySI only (apimachinery's inf.Dec path)
+    unscaled = magnitude if positive else -magnitude
     if _kept_verbatim(text, positive, num, denom, exponent, fmt):
-        return Quantity(value, fmt, text)
-    return Quantity(value, fmt, _canonical(value, fmt))
+        return Quantity(unscaled, scale, fmt, text)
+    return Quantity(unscaled, scale, fmt, _canonical(unscaled, scale, fmt))
 
 
 def canonical_quantity(text: str) -> str:

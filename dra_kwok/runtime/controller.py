@@ -3,7 +3,8 @@
 Why its own module (controller-runtime's ``pkg/internal/controller``): every controller needs the same loop, and the
 loop knows nothing of what it reconciles. A reconciler is a function of a typed request (any hashable value; the
 ResourceSlice controller uses :class:`~dra_kwok.controllers.resourceslice.PoolsRequest`). It returns normally
-(success: the key's backoff is forgotten), raises (retried with per-key exponential backoff), or raises
+(success: the key's backoff is forgotten), raises (retried with per-key exponential backoff, capped at
+``TRANSIENT_MAX_BACKOFF`` when the error is transient: connection, timeout, 429, 5xx), or raises
 :class:`TerminalError` (controller-runtime's ``reconcile.TerminalError``): logged once while it keeps happening,
 counted, and **not** requeued; the next event or resync that touches the key tries again.
 """
@@ -14,6 +15,7 @@ import threading
 import time
 from typing import Callable, Generic, Hashable, Iterable, TypeVar
 
+import urllib3
 from kubernetes.client.exceptions import ApiException
 
 from dra_kwok.runtime.errors import ApiError
@@ -124,7 +126,7 @@ class Controller(Generic[K]):
                           err=str(err))
         except Exception as err:
             self._errors.inc()
-            delay = self.queue.add_rate_limited(key)
+            delay = self.queue.add_rate_limited(key, TRANSIENT_MAX_BACKOFF if transient(err) else None)
             log.error("Reconciler error", controller=self.name, request=str(key), err=_describe(err),
                       backoff=f"{delay:.3f}s")
         else:
@@ -136,6 +138,22 @@ class Controller(Generic[K]):
             self._time.observe(time.monotonic() - start)
             self.queue.done(key)
         self._results[result].inc()
+
+
+TRANSIENT_MAX_BACKOFF = 2.0
+"""Seconds: the longest per-key backoff after a transient error. client-go's default controller rate limiter lets a
+key back off to 1000 s whatever the error; here an error that says "the apiserver is unreachable, slow or
+overloaded" backs off to 2 s at most, so that after an outage of any length every key is retried within 2 s of
+the apiserver answering again (the cost: one cheap request per key every 2 s while it is down)."""
+
+_TRANSIENT_STATUS = {0, 429, 500, 502, 503, 504}
+
+
+def transient(err: BaseException) -> bool:
+    """A connection error, a timeout, or a 429 / 5xx answer: the request was fine, the apiserver was not."""
+    if isinstance(err, ApiException):
+        return (err.status or 0) in _TRANSIENT_STATUS
+    return isinstance(err, (OSError, TimeoutError, urllib3.exceptions.HTTPError))
 
 
 def _describe(err: BaseException) -> str:

@@ -58,7 +58,7 @@ class Informer(Generic[T]):
         field_selector: str | None = None,
         watch_timeout: int = 60,
         request_timeout: float = 15.0,
-        max_backoff: float = 30.0,
+        max_backoff: float = 5.0,  # reconnect: after an outage of any length, watching again within 5 s
         on_request: Callable[[str], None] | None = None,
         index: Callable[[T], str | None] | None = None,
         version: Callable[[T], str | None] | None = None,

@@ -18,12 +18,12 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable, Protocol
 
 from kubernetes import client
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from dra_kwok.runtime.httpserver import HttpServer
 from dra_kwok.runtime.leaderelection import LeaderElector
 from dra_kwok.runtime.log import get_logger
 from dra_kwok.runtime.metrics import Metrics
@@ -72,7 +72,7 @@ class Manager:
         self._healthz: dict[str, Check] = {}
         self._readyz: dict[str, Check] = {}
         self._on_scrape: list[Callable[[], None]] = []
-        self._servers: list[ThreadingHTTPServer] = []
+        self._servers: list[HttpServer] = []
         self._started_leading = threading.Event()
         self._lease_name = leader_election.name if leader_election else ""
         self.elector: LeaderElector | None = None
@@ -138,24 +138,8 @@ class Manager:
         return 200, CONTENT_TYPE_LATEST, generate_latest(self.metrics.registry)
 
     def _serve(self, port: int, routes: dict[str, Callable[[bool], tuple[int, str, bytes]]]) -> None:
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
-                path, _, query = self.path.partition("?")
-                route = routes.get(path)
-                code, ctype, body = route("verbose" in query) if route else (404, "text/plain", b"not found\n")
-                self.send_response(code)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:  # quiet
-                pass
-
-        server = ThreadingHTTPServer((self.bind_address, port), Handler)
-        server.daemon_threads = True
-        threading.Thread(target=server.serve_forever, name=f"http-{port}", daemon=True).start()
-        self._servers.append(server)
+        """One thread per port, whatever the number of connections (see runtime/httpserver.py)."""
+        self._servers.append(HttpServer(self.bind_address, port, routes).start())
 
     # ------------------------------------------------------------------ leadership
     def _on_started_leading(self) -> None:
@@ -208,7 +192,6 @@ class Manager:
             self.elector.stop()
             self.metrics.leader.labels(name=self._lease_name).set(0)
         for server in self._servers:
-            server.shutdown()
-            server.server_close()
+            server.stop()
         log.info("Stopped manager", seconds=round(time.monotonic() - t0, 3))
         return self.exit_code

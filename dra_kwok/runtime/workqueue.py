@@ -3,7 +3,8 @@
 Why: events arrive far faster than writes can happen (a config change touches every node), and the same key can be
 enqueued many times while it waits. Like client-go's workqueue, a key is queued at most once (dirty set), never
 processed by two workers at once (processing set: re-added keys wait until `done`), can be delayed (`add_after`),
-and failing keys back off exponentially per item (`add_rate_limited`, 5 ms doubling to 1000 s, reset by `forget`).
+and failing keys back off exponentially per item (`add_rate_limited`, 5 ms doubling to 1000 s, reset by `forget`;
+the caller may cap one retry lower, as the controller does for transient errors).
 """
 
 from __future__ import annotations
@@ -105,13 +106,15 @@ class WorkQueue:
             heapq.heappush(self._waiting, (self._clock() + delay, self._seq, key))
             self._cond.notify()
 
-    def add_rate_limited(self, key: Hashable) -> float:
+    def add_rate_limited(self, key: Hashable, max_delay: float | None = None) -> float:
+        """Re-add ``key`` after its per-item exponential delay; ``max_delay`` caps it below the queue's own maximum
+        (the controller does so for transient errors, so that an outage leaves no key in a long backoff)."""
         with self._cond:
             n = self._failures.get(key, 0)
             self._failures[key] = n + 1
         if self._m:
             self._m.retries.inc()
-        delay = min(self._base * (2**n), self._max)
+        delay = min(self._base * (2 ** min(n, 64)), self._max, self._max if max_delay is None else max_delay)
         self.add_after(key, delay)
         return delay
 

@@ -22,11 +22,9 @@ import functools
 import hashlib
 import json
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any, Iterable, Literal
 
-from kubernetes.utils import parse_quantity
-
+from dra_kwok.config.quantity import QuantityError, parse_quantity
 from dra_kwok.slices.render import Pool
 
 Verb = Literal["delete", "update", "create"]
@@ -74,9 +72,11 @@ def _prune(value: Any) -> Any:
 
 @functools.lru_cache(maxsize=4096)
 def _quantity(value: Any) -> Any:
+    """A capacity by value ("1Gi" == "1024Mi"), exact beyond int64 and for any exponent (no float, no 28-digit
+    Decimal context that would make 123456789012345678901234567890 equal its neighbours)."""
     try:
-        return str(Decimal(parse_quantity(value)).normalize())
-    except (ValueError, TypeError, ArithmeticError):
+        return "%de%d" % parse_quantity(value).key
+    except QuantityError:
         return value
 
 

@@ -17,7 +17,7 @@ from kubernetes import client, watch
 
 from dra_kwok.runtime.rest import Rest
 from dra_kwok.slices.render import SLICES_PATH
-from dra_kwok.testing.controlplane import ControlPlane
+from dra_kwok.testing.controlplane import ControlPlane, _get
 from tests.integration.driver import (
     TestEnv,
     delete_configmap,
@@ -327,3 +327,31 @@ def test_leader_failover_under_load_never_has_two_writers(fenv, private_cp):
     # Never two writers: every write of the old leader precedes, in etcd's order, every write of the new one.
     # (A write already sent when the pause hit is logged after the resume, but its revision tells when it landed.)
     assert max(old) < min(new)
+
+
+def test_recovery_after_an_apiserver_freeze_takes_seconds(fenv, private_cp):
+    """Fault: kube-apiserver SIGSTOPped for 60 s in the middle of converging 200 nodes, then SIGCONTed. Within 5 s of
+    the apiserver answering /readyz again every node has its slices, and so has a node created right then: no
+    per-key backoff, reconnect backoff or read timeout left over from the outage holds the work back (#18 item 7)."""
+    nodes, freeze = 200, 60.0
+    for i in range(nodes):
+        fenv.node(str(i))
+    fenv.config(mapping("gpu", fenv.tag))
+    apiserver = private_cp.components["kube-apiserver"]
+    with run_process(private_cp, fenv.namespace) as drv:
+        wait_ready(drv["health"])
+        wait_for(lambda: len(fenv.slices()) >= 1, timeout=30, interval=0.01, message="convergence under way")
+        private_cp.signal_apiserver(signal.SIGSTOP)
+        try:
+            time.sleep(freeze)  # the fault itself
+        finally:
+            private_cp.signal_apiserver(signal.SIGCONT)
+        wait_for(lambda: _get(apiserver.health_url, private_cp.token, timeout=1)[0] == 200, timeout=30, interval=0.02,
+                 message="the apiserver's /readyz")
+        answering = time.monotonic()
+        fenv.node("after")
+        wait_for(lambda: _exactly_once(fenv, nodes + 1, 1), timeout=60, interval=0.2, message="every node's slices")
+        converged = time.monotonic() - answering
+        print(f"\nfreeze {freeze:.0f}s: all {nodes + 1} nodes' slices {converged:.1f}s after the apiserver answered")
+        assert converged <= 5.0, f"took {converged:.1f}s after the apiserver answered again\n{_log(drv)[-3000:]}"
+        assert drv["proc"].poll() is None

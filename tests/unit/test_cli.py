@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from click.testing import CliRunner
 
@@ -131,3 +133,49 @@ def test_run_flags_take_their_dra_kwok_environment_defaults(mocker):
     assert (opts.namespace, opts.configmap, opts.resync_period, opts.leader_elect, opts.health_port,
             opts.metrics_port, opts.workers, opts.kwok_annotation) == ("ns1", "cm1", 7.0, True, 0, 9, 2,
                                                                        "example.com/fake")
+
+
+def _fifo(tmp_path: Path) -> Path:
+    fifo = tmp_path / "pipe.yaml"
+    os.mkfifo(fifo)
+    return fifo
+
+
+def _run_guarded(*args: str) -> subprocess.CompletedProcess[str]:
+    """The CLI in a subprocess with a timeout: a regression (blocking in open()) fails instead of hanging."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "dra_kwok", *args], capture_output=True, text=True, timeout=30,
+                          env=env, stdin=subprocess.DEVNULL)
+
+
+def test_validate_refuses_a_fifo_without_waiting_for_a_writer(tmp_path):
+    fifo = _fifo(tmp_path)
+    proc = _run_guarded("validate", str(fifo))
+    assert proc.returncode == 2, proc
+    assert f"{fifo}: error: cannot read file: a FIFO (named pipe), not a regular file: give a regular file, or - " \
+           "for stdin" in proc.stderr + proc.stdout
+
+
+def test_render_refuses_a_fifo_as_config_and_as_node(tmp_path):
+    fifo = _fifo(tmp_path)
+    proc = _run_guarded("render", str(fifo))
+    assert proc.returncode == 2 and f"error: {fifo}: a FIFO (named pipe), not a regular file" in proc.stderr, proc
+    proc = _run_guarded("render", GPU, "--node", str(fifo))
+    assert proc.returncode == 2 and f"{fifo}: a FIFO (named pipe), not a regular file" in proc.stderr, proc
+    assert "or - for stdin" in proc.stderr
+
+
+@pytest.mark.parametrize("kind,make", [("a directory", lambda tmp: str(tmp)), ("a character device", lambda _: "/dev/zero")])
+def test_validate_and_render_refuse_directories_and_devices(tmp_path, kind, make):
+    path = make(tmp_path)
+    result = run("validate", path)
+    assert result.exit_code == 2 and f"cannot read file: {kind}, not a regular file" in result.output, result.output
+    result = run("render", path)
+    assert result.exit_code == 2 and f"error: {path}: {kind}, not a regular file" in result.output, result.output
+
+
+def test_a_symlink_to_a_regular_file_and_stdin_are_read(tmp_path):
+    link = tmp_path / "link.yaml"
+    link.symlink_to(GPU)
+    assert run("validate", str(link)).exit_code == 0
+    assert run("validate", "-", input=Path(GPU).read_text()).exit_code == 0

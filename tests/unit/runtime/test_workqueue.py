@@ -79,3 +79,29 @@ def test_metrics_count_adds_and_depth():
     assert registry.get_sample_value("workqueue_depth", {"name": "t", "controller": "t"}) == 2
     q.get(0)
     assert registry.get_sample_value("workqueue_depth", {"name": "t", "controller": "t"}) == 1
+
+
+def test_a_capped_retry_never_waits_longer_than_its_cap():
+    q = WorkQueue("t")
+    delays = [q.add_rate_limited("a") for _ in range(30)]
+    assert delays[:3] == [0.005, 0.01, 0.02] and delays[-1] == 1000.0
+    q.forget("a")
+    capped = [q.add_rate_limited("a", max_delay=2.0) for _ in range(100)]
+    assert capped[:3] == [0.005, 0.01, 0.02] and max(capped) == 2.0
+
+
+def test_transient_errors_back_off_two_seconds_at_most():
+    """After an outage, every key is retried within TRANSIENT_MAX_BACKOFF of the apiserver answering (#18 item 7)."""
+    import urllib3
+    from kubernetes.client.exceptions import ApiException
+
+    from dra_kwok.runtime.controller import TRANSIENT_MAX_BACKOFF, transient
+    from dra_kwok.runtime.errors import Conflict, Invalid, api_error
+
+    assert TRANSIENT_MAX_BACKOFF == 2.0
+    for err in (ConnectionRefusedError(), TimeoutError(), urllib3.exceptions.ReadTimeoutError(None, "/", "timed out"),
+                urllib3.exceptions.ProtocolError("reset"), ApiException(status=503), ApiException(status=429),
+                api_error(500, {"message": "etcdserver: request timed out"}), ApiException(status=0)):
+        assert transient(err), err
+    for err in (Invalid(422, "Invalid"), Conflict(409, "Conflict"), ApiException(status=404), ValueError("bug")):
+        assert not transient(err), err
