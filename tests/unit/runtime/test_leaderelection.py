@@ -10,76 +10,13 @@ from __future__ import annotations
 
 import threading
 import time
-from types import SimpleNamespace
 
 import pytest
-from kubernetes.client.exceptions import ApiException
-from kubernetes.leaderelection.leaderelectionrecord import LeaderElectionRecord
 
 from dra_kwok.runtime.leaderelection import LeaderElector
+from tests.unit.runtime.fakes import Clock, FakeLock
 
 ME, OTHER = "replica-a", "replica-b"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class FakeLock:
-    """LeaseLock's contract, in memory: get -> (True, record) or (False, ApiException); create fails if the Lease
-    exists; update fails unless the Lease is unchanged since our last get (the apiserver's resourceVersion check).
-    `failure` makes every call fail: an ApiException status answered, or an exception raised (no connection)."""
-
-    def __init__(self, name: str = "dra-kwok", namespace: str = "karpenter") -> None:
-        self.name, self.namespace = name, namespace
-        self.record: LeaderElectionRecord | None = None
-        self.version = 0
-        self.lease_reference: SimpleNamespace | None = None
-        self.failure: int | Exception | None = None
-        self.writes: list[tuple[str, str, str]] = []  # (verb, holder, lease duration)
-
-    def put(self, holder: str, renew_time: str, duration: str = "15") -> None:
-        """Another replica (or a person) writes the Lease."""
-        self.record = LeaderElectionRecord(holder, duration, "t0", renew_time)
-        self.version += 1
-
-    def _fail(self) -> ApiException | None:
-        if isinstance(self.failure, Exception):
-            raise self.failure
-        return ApiException(status=self.failure) if self.failure else None
-
-    def get(self, name: str, namespace: str) -> tuple[bool, object]:
-        assert (name, namespace) == (self.name, self.namespace)
-        err = self._fail()
-        if err is not None:
-            return False, err
-        if self.record is None:
-            return False, ApiException(status=404)
-        r = self.record
-        self.lease_reference = SimpleNamespace(version=self.version, spec=SimpleNamespace(holder_identity=r.holder_identity))
-        return True, LeaderElectionRecord(r.holder_identity, r.lease_duration, r.acquire_time, r.renew_time)
-
-    def create(self, name: str, namespace: str, record: LeaderElectionRecord) -> bool:
-        if self._fail() is not None or self.record is not None:
-            return False
-        self._store("create", record)
-        return True
-
-    def update(self, name: str, namespace: str, record: LeaderElectionRecord) -> bool:
-        if self._fail() is not None or self.lease_reference is None or self.lease_reference.version != self.version:
-            return False
-        self._store("update", record)
-        return True
-
-    def _store(self, verb: str, record: LeaderElectionRecord) -> None:
-        self.record = LeaderElectionRecord(record.holder_identity, record.lease_duration, record.acquire_time,
-                                           record.renew_time)
-        self.version += 1
-        self.writes.append((verb, record.holder_identity, record.lease_duration))
 
 
 class Calls:
@@ -115,7 +52,7 @@ def test_renewing_keeps_the_acquire_time_and_calls_on_started_once():
     for _ in range(5):
         clock.now += 2
         assert e._tick() and e.is_leader
-    assert started == [1000.0]
+    assert started == [100.0]
     assert [w[0] for w in lock.writes] == ["create"] + ["update"] * 5
     assert lock.record.acquire_time == acquired
 
@@ -164,14 +101,14 @@ def test_a_lease_held_by_another_is_not_taken_until_it_expires_by_our_clock():
     lock, clock, calls = FakeLock(), Clock(), Calls()
     lock.put(OTHER, "t1", duration="15")
     e = elector(lock, clock, calls)
-    assert e._tick() and not e.is_leader  # first seen at 1000
+    assert e._tick() and not e.is_leader  # first seen at 100
     clock.now += 10
-    lock.put(OTHER, "t2", duration="15")  # the holder renews: the 15 s count again from when we see it (1010)
+    lock.put(OTHER, "t2", duration="15")  # the holder renews: the 15 s count again from when we see it (110)
     assert e._tick() and not e.is_leader
-    clock.now += 14.9  # 1024.9: 14.9 s since the record last changed
+    clock.now += 14.9  # 124.9: 14.9 s since the record last changed
     assert e._tick() and not e.is_leader
     assert lock.writes == [] and not calls.started.is_set()
-    clock.now += 0.2  # 1025.1: expired
+    clock.now += 0.2  # 125.1: expired
     assert e._tick() and e.is_leader and calls.started.is_set()
     assert lock.record.holder_identity == ME and lock.writes == [("update", ME, "15")]
 
