@@ -22,7 +22,7 @@ binaries: ## build (or find cached) kube-apiserver, kube-scheduler, kube-control
 	@if [ -n "$$KUBEBUILDER_ASSETS" ]; then echo "controlplane: using KUBEBUILDER_ASSETS=$$KUBEBUILDER_ASSETS"; \
 	 else hack/controlplane/build.sh; fi
 
-test: deps binaries ## the whole suite: unit, integration (real apiserver), e2e (real scheduler); then a leak check
+test: deps lint binaries ## lint first (fast), then the whole suite: unit, integration (real apiserver), e2e (real scheduler); then a leak check
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 	$(PYTHON) -m dra_kwok.testing.controlplane leaks
 
@@ -35,7 +35,9 @@ test-integration: binaries ## against the real kube-apiserver
 test-e2e: binaries ## with the real kube-scheduler and kube-controller-manager
 	$(PYTHON) -m pytest tests/e2e $(PYTEST_ARGS)
 
-lint: ## static checks of the Dockerfile
+lint: ## static checks: ruff and mypy (strict on config/ and slices/; setup.cfg, ruff.toml), hadolint on the Dockerfile
+	$(PYTHON) -m ruff check dra_kwok tests bench
+	$(PYTHON) -m mypy dra_kwok
 	hadolint Dockerfile
 
 cluster-up: deps binaries ## start a local control plane and print `export KUBECONFIG=...`
