@@ -138,15 +138,15 @@ def render(file: str, node_file: str | None, labels: str, node_name: str) -> Non
         try:
             node = yaml.safe_load(_read(node_file)) or {}
             meta = node.get("metadata") or {}
-            labels = meta.get("labels") or {}
+            node_labels = meta.get("labels") or {}
             name, uid = meta.get("name", node_name), meta.get("uid") or "00000000-0000-0000-0000-000000000000"
-            strings = [name, uid, *labels, *labels.values()] if isinstance(labels, dict) else [None]
+            strings = [name, uid, *node_labels, *node_labels.values()] if isinstance(node_labels, dict) else [None]
             if not all(isinstance(v, str) for v in strings):
                 raise ValueError("metadata.name, metadata.uid and the labels must be strings")
         except (OSError, ParseError, yaml.YAMLError, RecursionError, AttributeError, ValueError) as err:
             click.echo(f"error: {node_file}: not a Node manifest: {err}", err=True)
             sys.exit(2)
-        info = NodeInfo(name=name, uid=uid, labels=labels)
+        info = NodeInfo(name=name, uid=uid, labels=node_labels)
     else:
         try:
             pairs = dict(item.split("=", 1) for item in labels.split(",") if item)
