@@ -230,14 +230,19 @@ def test_port_zero_serves_nothing_and_a_stopped_manager_listens_no_more():
     assert not {health, metrics} & listening_ports()
 
 
-def elected(journal: list[str], lock: FakeLock) -> Manager:
+def elected(lock: FakeLock, *, wait_to_lead: bool = True) -> tuple[list[str], Manager, Running]:
+    """A running manager with leader election on `lock`, a plain runnable and a leader runnable."""
+    journal: list[str] = []
     m = manager(leader_election=LeaderElection("karpenter", "dra-kwok", "replica-a", lease_duration=0.4,
                                                   renew_deadline=0.2, retry_period=0.01))
     assert m.elector is not None
     m.elector.lock = lock  # type: ignore[assignment]  # the LeaseLock seam
     m.add(Fake("informers", journal))
     m.add(Fake("reconciler", journal), needs_leader=True)
-    return m
+    run = Running(m)
+    if wait_to_lead:
+        wait_for(lambda: "start:reconciler" in journal, message="leading")
+    return journal, m, run
 
 
 def leader_gauge(m: Manager) -> float | None:
@@ -245,11 +250,8 @@ def leader_gauge(m: Manager) -> float | None:
 
 
 def test_a_leader_that_stops_returns_0_and_releases_the_lease():
-    journal: list[str] = []
     lock = FakeLock()
-    m = elected(journal, lock)
-    run = Running(m)
-    wait_for(lambda: "start:reconciler" in journal, message="leading")
+    journal, m, run = elected(lock)
     assert m.can_write() and leader_gauge(m) == 1.0
     assert run.stop() == 0
     assert journal[-2:] == ["stop:reconciler", "stop:informers"]
@@ -257,24 +259,18 @@ def test_a_leader_that_stops_returns_0_and_releases_the_lease():
 
 
 def test_a_standby_never_starts_the_leader_runnables():
-    journal: list[str] = []
     lock = FakeLock()
     lock.put("replica-b", "t1", duration="3600")
-    m = elected(journal, lock)
-    run = Running(m)
-    wait_for(lambda: lock.version and m.elector.alive() and leader_gauge(m) == 0.0, message="campaigning")
+    journal, m, run = elected(lock, wait_to_lead=False)
     wait_for(lambda: lock.lease_reference is not None, message="the lease read")
-    assert not m.can_write() and journal == ["start:informers"]
+    assert not m.can_write() and leader_gauge(m) == 0.0 and journal == ["start:informers"]
     assert run.stop() == 0
     assert lock.record.holder_identity == "replica-b"  # not ours to release
 
 
 def test_a_lost_lease_stops_the_writes_and_returns_1():
-    journal: list[str] = []
     lock = FakeLock()
-    m = elected(journal, lock)
-    run = Running(m)
-    wait_for(lambda: "start:reconciler" in journal, message="leading")
+    journal, m, run = elected(lock)
     lock.failure = 500  # the apiserver answers errors: renews fail past the renew deadline
     assert run.wait() == 1
     assert not m.can_write() and leader_gauge(m) == 0.0
