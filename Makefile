@@ -31,7 +31,7 @@ install: ## install dra-kwok and its test dependencies (editable)
 	@if command -v pyenv >/dev/null; then pyenv rehash; fi
 
 deps: # install the package unless it (and its test extras) already are: `make demo` / `make test` on a fresh clone
-	@$(ARGV); "$${python[@]}" -c "import importlib.metadata as m, hypothesis, pytest_mock; m.version('dra-kwok')" 2>/dev/null || \
+	@$(ARGV); "$${python[@]}" -c "import importlib.metadata as m, hypothesis, pytest_mock, ruff, mypy; m.version('dra-kwok')" 2>/dev/null || \
 	 $(MAKE) install
 
 binaries: ## build (or find cached) etcd, kube-apiserver, kube-scheduler, kube-controller-manager, kubectl
@@ -42,7 +42,7 @@ binaries: ## build (or find cached) etcd, kube-apiserver, kube-scheduler, kube-c
 
 # The run gets a TMPDIR of its own, so the leak check (which runs even when tests fail) sees only what this run left
 # behind, never another checkout's control plane or benchmark on the same machine; it is removed when nothing leaked.
-test: deps binaries ## the whole suite: unit, integration (real apiserver), e2e (real scheduler); then a leak check
+test: deps lint binaries ## lint first (fast), then the whole suite: unit, integration, e2e; then a leak check
 	@$(ARGV); run_tmp=$$(mktemp -d "$${TMPDIR:-/tmp}/dra-kwok-test.XXXXXX") || exit; export TMPDIR=$$run_tmp; \
 	 rc=0; "$${python[@]}" -m pytest "$${pytest_args[@]}" || rc=$$?; \
 	 if "$${python[@]}" -m dra_kwok.testing.controlplane leaks; then rm -rf "$$run_tmp"; \
@@ -58,8 +58,8 @@ test-integration: binaries ## against the real kube-apiserver
 test-e2e: binaries ## with the real kube-scheduler and kube-controller-manager
 	@$(ARGV); "$${python[@]}" -m pytest tests/e2e "$${pytest_args[@]}"
 
-lint: ## static checks of the Dockerfile
-	hadolint Dockerfile
+lint: deps ## static checks: ruff and mypy (strict on config/ and slices/; setup.cfg, ruff.toml), hadolint on the Dockerfile
+	@$(ARGV); set -x; "$${python[@]}" -m ruff check dra_kwok tests bench && "$${python[@]}" -m mypy dra_kwok && hadolint Dockerfile
 
 cluster-up: deps binaries ## start a local control plane and print `export KUBECONFIG=...`
 	@$(ARGV); "$${python[@]}" -m dra_kwok.testing.controlplane up

@@ -39,7 +39,8 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=2000, help="distinct node names rendered per round")
     parser.add_argument("--repeat", type=int, default=5, help="rounds; the table shows the median round")
     args = parser.parse_args()
-    print(f"{args.nodes} nodes x {args.repeat} rounds; per-node CPU time (process_time, so other load on the machine mostly drops out) is the median round's mean\n")
+    print(f"{args.nodes} nodes x {args.repeat} rounds; per-node CPU time (process_time, so other load on the "
+          "machine mostly drops out) is the median round's mean\n")
     print("| profile | params | k8s | slices | devices | counter sets | build (µs, once) | per node (µs) |")
     print("|---|---|---|---:|---:|---:|---:|---:|")
     for name, params, minor in CASES:

@@ -166,15 +166,15 @@ def render(file: str, node_file: str | None, labels: str, node_name: str) -> Non
         try:
             node = yaml.safe_load(_read(node_file)) or {}
             meta = node.get("metadata") or {}
-            labels = meta.get("labels") or {}
+            node_labels = meta.get("labels") or {}
             name, uid = meta.get("name", node_name), meta.get("uid") or "00000000-0000-0000-0000-000000000000"
-            strings = [name, uid, *labels, *labels.values()] if isinstance(labels, dict) else [None]
+            strings = [name, uid, *node_labels, *node_labels.values()] if isinstance(node_labels, dict) else [None]
             if not all(isinstance(v, str) for v in strings):
                 raise ValueError("metadata.name, metadata.uid and the labels must be strings")
         except (OSError, ParseError, yaml.YAMLError, RecursionError, AttributeError, ValueError) as err:
             click.echo(f"error: {node_file}: not a Node manifest: {err}", err=True)
             sys.exit(2)
-        info = NodeInfo(name=name, uid=uid, labels=labels)
+        info = NodeInfo(name=name, uid=uid, labels=node_labels)
     else:
         try:
             pairs = dict(item.split("=", 1) for item in labels.split(",") if item)
@@ -197,9 +197,9 @@ def profiles(output: str, k8s_minor: int) -> None:
     the defaults (and a notable variant or two)."""
     from dra_kwok.slices.profiles import PROFILES
 
-    entries = []
+    entries: list[dict[str, Any]] = []
     for profile in PROFILES.values():
-        shapes = []
+        shapes: list[dict[str, Any]] = []
         for params in ({}, *profile.variants):
             out = profile.render(params, "node-1", "", k8s_minor)
             shapes.append({"params": params, "devices": out.device_count, "slices": len(out.slices),

@@ -146,7 +146,7 @@ class _StrictLoader(yaml.SafeLoader):
         self.key_marks: dict[int, dict[Any, Mark]] = {}
         self.item_marks: dict[int, list[Mark]] = {}
 
-    def compose_node(self, parent: Node | None, index: Any) -> Node:  # type: ignore[override]
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         if self.check_event(yaml.AliasEvent):
             self.alias_count += 1
             if self.alias_count > MAX_ALIASES:
@@ -189,7 +189,7 @@ class _StrictLoader(yaml.SafeLoader):
                 node.start_mark,
             ) from None
 
-    def construct_scalar(self, node: Node) -> Any:  # type: ignore[override]
+    def construct_scalar(self, node: Node) -> Any:
         value = super().construct_scalar(node)  # type: ignore[arg-type]
         if isinstance(value, str) and _SURROGATE.search(value):  # only \u escapes make these
             try:  # join pairs, as JSON means them (PyYAML decodes each \u escape alone)
@@ -202,7 +202,7 @@ class _StrictLoader(yaml.SafeLoader):
                 ) from None
         return value
 
-    def construct_mapping(self, node: Node, deep: bool = False) -> dict[Any, Any]:  # type: ignore[override]
+    def construct_mapping(self, node: Node, deep: bool = False) -> dict[Any, Any]:
         if isinstance(node, MappingNode):
             seen: dict[Any, Mark] = {}
             for key_node, _ in node.value:
@@ -335,7 +335,7 @@ def _decode(text: str | bytes, source: str) -> str:
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
-            before = text[: exc.start]
+            before = exc.object[: exc.start]  # the bytes being decoded
             line = before.count(b"\n") + 1
             column = exc.start - (before.rfind(b"\n") + 1) + 1
             raise ParseError(

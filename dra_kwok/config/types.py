@@ -18,7 +18,7 @@ types) and :func:`dra_kwok.config.validation.validate` checks *rules* (name form
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
 from dataclasses_json import LetterCase, config, dataclass_json
 
@@ -36,6 +36,11 @@ __all__ = [
 ]
 
 
+# dataclasses-json's LetterCase is an Enum whose values are functions, which type checkers read as methods, not
+# members: the cast says what it is at run time.
+_CAMEL = cast(LetterCase, LetterCase.CAMEL)
+
+
 def _is_none(value: Any) -> bool:
     return value is None
 
@@ -45,7 +50,7 @@ def _optional(**kwargs: Any) -> Any:
     return field(default=None, metadata=config(exclude=_is_none, **kwargs))
 
 
-@dataclass_json(letter_case=LetterCase.CAMEL)
+@dataclass_json(letter_case=_CAMEL)
 @dataclass(frozen=True)
 class NodeSelectorRequirement:
     """``{key, operator, values}`` with upstream ``NodeSelectorRequirement`` semantics."""
@@ -55,7 +60,7 @@ class NodeSelectorRequirement:
     values: tuple[str, ...] = ()
 
 
-@dataclass_json(letter_case=LetterCase.CAMEL)
+@dataclass_json(letter_case=_CAMEL)
 @dataclass(frozen=True)
 class NodeSelectorTerm:
     """Requirements ANDed together; a term with none matches no node (as upstream)."""
@@ -64,7 +69,7 @@ class NodeSelectorTerm:
     match_fields: tuple[NodeSelectorRequirement, ...] = ()
 
 
-@dataclass_json(letter_case=LetterCase.CAMEL)
+@dataclass_json(letter_case=_CAMEL)
 @dataclass(frozen=True)
 class NodeSelector:
     """A ResourceSlice's ``spec.nodeSelector`` (the apiserver wants exactly one term)."""
@@ -72,7 +77,7 @@ class NodeSelector:
     node_selector_terms: tuple[NodeSelectorTerm, ...] = ()
 
 
-@dataclass_json(letter_case=LetterCase.CAMEL)
+@dataclass_json(letter_case=_CAMEL)
 @dataclass(frozen=True)
 class AttributeValue:
     """A device attribute; exactly one of the four should be set.
@@ -93,7 +98,7 @@ class AttributeValue:
         return [(k, v) for k, v in pairs if v is not None]
 
 
-@dataclass_json(letter_case=LetterCase.CAMEL)
+@dataclass_json(letter_case=_CAMEL)
 @dataclass(frozen=True)
 class CapacityValue:
     """A device capacity: ``{value: <Kubernetes quantity>}``, e.g. ``{value: 16Gi}``."""
@@ -101,7 +106,7 @@ class CapacityValue:
     value: str
 
 
-@dataclass_json(letter_case=LetterCase.CAMEL)
+@dataclass_json(letter_case=_CAMEL)
 @dataclass(frozen=True)
 class DeviceTemplate:
     """One device, or with ``count: N`` the N devices ``<name>-0`` … ``<name>-(N-1)``."""
@@ -116,7 +121,7 @@ class DeviceTemplate:
                      tuple(sorted(self.capacity.items()))))
 
 
-@dataclass_json(letter_case=LetterCase.CAMEL)
+@dataclass_json(letter_case=_CAMEL)
 @dataclass(frozen=True)
 class PoolTemplate:
     """The pool as written: node-local pools are published as ``<node>/<name>``."""
@@ -125,7 +130,7 @@ class PoolTemplate:
     resource_slice_count: Optional[int] = _optional()
 
 
-@dataclass_json(letter_case=LetterCase.CAMEL)
+@dataclass_json(letter_case=_CAMEL)
 @dataclass(frozen=True)
 class ResourceSliceTemplate:
     """What to publish for a mapping.
@@ -146,7 +151,7 @@ class ResourceSliceTemplate:
         return bool(self.all_nodes) or self.node_selector is not None
 
 
-@dataclass_json(letter_case=LetterCase.CAMEL)
+@dataclass_json(letter_case=_CAMEL)
 @dataclass(frozen=True)
 class Mapping:
     """Nodes matching ``node_selector_terms`` (ORed) get ``resource_slice``."""
@@ -156,7 +161,7 @@ class Mapping:
     resource_slice: ResourceSliceTemplate
 
 
-@dataclass_json(letter_case=LetterCase.CAMEL)
+@dataclass_json(letter_case=_CAMEL)
 @dataclass(frozen=True)
 class Config:
     """The whole config: a default DRA driver name and the mappings, applied in order."""

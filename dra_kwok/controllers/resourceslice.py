@@ -263,7 +263,7 @@ class ResourceSliceController:
         """slice_transform, reusing the digest of what we sent when the server sent the same devices back (our own
         write's response or watch event, whichever comes first: the second has the same resourceVersion and is not
         transformed at all), so that a write costs one digest, not two."""
-        sent = self._sent.pop((raw.get("metadata") or {}).get("name"), None)
+        sent = self._sent.pop((raw.get("metadata") or {}).get("name", ""), None)
         if sent is not None and sent[0] == (raw.get("spec") or {}).get("devices"):
             return slice_transform(raw, sent[1])
         return slice_transform(raw)

@@ -105,7 +105,7 @@ class HttpServer:
                     except OSError:
                         pass
                 else:
-                    conn = self._conns.get(sock)  # type: ignore[arg-type]
+                    conn = self._conns.get(sock) if isinstance(sock, socket.socket) else None
                     if conn is None:
                         continue
                     try:

@@ -16,6 +16,7 @@ fields the controller reads (client-go's SetTransform), and handlers called with
 
 from __future__ import annotations
 
+import builtins
 import json
 import random
 import threading
@@ -98,12 +99,12 @@ class Informer(Generic[T]):
         with self._lock:
             return list(self._items.values())
 
-    def by_index(self, value: str | None) -> list[T]:
+    def by_index(self, value: str | None) -> builtins.list[T]:  # in this class, `list` names the method above
         """Items whose index function returns `value` (client-go's indexer, with one index)."""
         with self._lock:
             return list(self._index.get(value, {}).values())
 
-    def index_values(self) -> list[str | None]:
+    def index_values(self) -> builtins.list[str | None]:
         with self._lock:
             return [v for v, items in self._index.items() if items]
 

@@ -6,6 +6,10 @@ after its renew loop returns. We keep the client's `LeaseLock` (get / create / u
 concurrency) and drive it with a stoppable loop that: judges expiry by our own monotonic clock from when the record
 last changed (as client-go does, so clock skew between replicas does not matter); calls `on_stopped` the moment a
 renew deadline passes; and releases the lease (empty holder, 1 s duration) on `stop()`.
+
+Seams, for unit tests that need no apiserver (tests/unit/runtime/test_leaderelection.py): `clock` (every expiry and
+deadline is judged by it), `lock` (anything with LeaseLock's get / create / update / lease_reference) and `_tick`
+(one attempt of the loop). The real Lease is exercised by the integration tests (failover, freeze, release).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ log = get_logger("leaderelection")
 class LeaderElector:
     def __init__(
         self,
-        api: client.ApiClient,
+        api: client.ApiClient | None,
         namespace: str,
         name: str,
         identity: str,
@@ -37,9 +41,12 @@ class LeaderElector:
         renew_deadline: float = 10.0,
         retry_period: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
+        lock: LeaseLock | None = None,
     ) -> None:
-        self.lock = LeaseLock(name, namespace, identity)
-        self.lock.api_instance = client.CoordinationV1Api(api)
+        if lock is None:
+            lock = LeaseLock(name, namespace, identity)
+            lock.api_instance = client.CoordinationV1Api(api)
+        self.lock = lock
         self.identity = identity
         self._on_started, self._on_stopped = on_started, on_stopped
         self.lease_duration, self.renew_deadline, self.retry_period = lease_duration, renew_deadline, retry_period
@@ -81,21 +88,25 @@ class LeaderElector:
     # ------------------------------------------------------------------ loop
     def _run(self) -> None:
         log.info("Attempting to acquire leader lease", lease=f"{self.lock.namespace}/{self.lock.name}", identity=self.identity)
-        while not self._stop.is_set():
-            ok = self._try_acquire_or_renew()
-            now = self._clock()
-            if ok:
-                self._last_renew = now
-                if not self._leading.is_set():
-                    self._leading.set()
-                    log.info("Successfully acquired lease", lease=f"{self.lock.namespace}/{self.lock.name}", identity=self.identity)
-                    self._on_started()
-            elif self._leading.is_set() and now - self._last_renew > self.renew_deadline:
-                self._leading.clear()
-                log.error("Leader election lost", lease=f"{self.lock.namespace}/{self.lock.name}", identity=self.identity)
-                self._on_stopped()
-                return
+        while not self._stop.is_set() and self._tick():
             self._stop.wait(self.retry_period)
+
+    def _tick(self) -> bool:
+        """One attempt to acquire or renew, and its consequences; False once the lease is lost (the loop ends)."""
+        ok = self._try_acquire_or_renew()
+        now = self._clock()
+        if ok:
+            self._last_renew = now
+            if not self._leading.is_set():
+                self._leading.set()
+                log.info("Successfully acquired lease", lease=f"{self.lock.namespace}/{self.lock.name}", identity=self.identity)
+                self._on_started()
+        elif self._leading.is_set() and now - self._last_renew > self.renew_deadline:
+            self._leading.clear()
+            log.error("Leader election lost", lease=f"{self.lock.namespace}/{self.lock.name}", identity=self.identity)
+            self._on_stopped()
+            return False
+        return True
 
     def _record(self, acquire_time: str | None = None) -> LeaderElectionRecord:
         now = str(datetime.datetime.now())

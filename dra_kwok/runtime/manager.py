@@ -186,7 +186,7 @@ class Manager:
     def shutdown(self) -> int:
         t0 = time.monotonic()
         log.info("Stopping manager", reason="lost lease" if self.exit_code else "signal")
-        for runnable in reversed(self._leader_runnables + self._runnables):
+        for runnable in reversed(self._runnables + self._leader_runnables):  # the reverse of the start order
             runnable.stop()
         if self.elector is not None:
             self.elector.stop()

@@ -35,18 +35,18 @@ _ORDER = {"delete": 0, "update": 1, "create": 2}
 class Action:
     verb: Verb
     name: str
-    body: dict | None = None  # create/update: the full object to send
+    body: dict[str, Any] | None = None  # create/update: the full object to send
     uid: str | None = None  # delete: precondition, so a re-created object of the same name is never deleted
     resource_version: str | None = None  # delete: precondition
     digest: str | None = None  # create/update: devices_digest of the body's devices, computed once by the plan
 
 
-def pool_key(slice_: dict) -> tuple[str, str]:
+def pool_key(slice_: dict[str, Any]) -> tuple[str, str]:
     spec = slice_.get("spec") or {}
     return spec.get("driver", ""), (spec.get("pool") or {}).get("name", "")
 
 
-def _generation(slice_: dict) -> int:
+def _generation(slice_: dict[str, Any]) -> int:
     return int(((slice_.get("spec") or {}).get("pool") or {}).get("generation") or 0)
 
 
@@ -75,14 +75,15 @@ def _quantity(value: Any) -> Any:
     """A capacity by value ("1Gi" == "1024Mi"), exact beyond int64 and for any exponent (no float, no 28-digit
     Decimal context that would make 123456789012345678901234567890 equal its neighbours)."""
     try:
-        return "%de%d" % parse_quantity(value).key
+        mantissa, exponent = parse_quantity(value).key
+        return f"{mantissa}e{exponent}"
     except QuantityError:
         return value
 
 
-def comparable_spec(spec: dict) -> dict:
+def comparable_spec(spec: dict[str, Any]) -> dict[str, Any]:
     """The spec as the comparison sees it: no generation, no devices (compared by digest), no empty fields."""
-    out = _prune({k: v for k, v in (spec or {}).items() if k != "devices"})  # new containers: safe to edit
+    out: dict[str, Any] = _prune({k: v for k, v in (spec or {}).items() if k != "devices"})  # new containers: safe to edit
     if isinstance(out.get("pool"), dict):
         out["pool"].pop("generation", None)
     return out
@@ -101,25 +102,25 @@ def _normal_device(device: Any) -> Any:
     return out
 
 
-def devices_digest(devices: list | None) -> str:
+def devices_digest(devices: list[Any] | None) -> str:
     """A digest of the devices as the server keeps them (see _normal_device). The slice cache keeps this instead of
     the devices themselves: at 10,000 slices of 8 devices that is ~150 MiB less."""
     normal = [_normal_device(d) for d in devices or ()]
     return hashlib.sha256(json.dumps(normal, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def _digest_of(slice_: dict) -> str:
+def _digest_of(slice_: dict[str, Any]) -> str:
     return slice_.get("devicesDigest") or devices_digest((slice_.get("spec") or {}).get("devices"))
 
 
-def _owners(meta: dict) -> list[tuple]:
+def _owners(meta: dict[str, Any]) -> list[tuple[Any, ...]]:
     return sorted(
         (o.get("apiVersion"), o.get("kind"), o.get("name"), o.get("uid"), bool(o.get("controller")))
         for o in meta.get("ownerReferences") or []
     )
 
 
-def equivalent(desired: dict, actual: dict, digest: str | None = None) -> bool:
+def equivalent(desired: dict[str, Any], actual: dict[str, Any], digest: str | None = None) -> bool:
     """`digest`: the desired devices' digest, when the caller has it already."""
     dm, am = desired.get("metadata") or {}, actual.get("metadata") or {}
     labels = am.get("labels") or {}
@@ -132,12 +133,12 @@ def equivalent(desired: dict, actual: dict, digest: str | None = None) -> bool:
     return (digest or _digest_of(desired)) == _digest_of(actual)
 
 
-def _immutable(slice_: dict) -> tuple:
+def _immutable(slice_: dict[str, Any]) -> tuple[Any, ...]:
     spec = slice_.get("spec") or {}
     return spec.get("driver"), (spec.get("pool") or {}).get("name"), spec.get("nodeName")
 
 
-def _with_generation(desired: dict, generation: int, actual: dict | None) -> dict:
+def _with_generation(desired: dict[str, Any], generation: int, actual: dict[str, Any] | None) -> dict[str, Any]:
     """The body to send: the desired one with the generation (and, for an update, the stored resourceVersion and
     the labels and annotations others added). Copies only what it changes; the devices are shared, not copied."""
     spec = desired["spec"]
@@ -152,12 +153,12 @@ def _with_generation(desired: dict, generation: int, actual: dict | None) -> dic
     return body
 
 
-def _delete(actual: dict) -> Action:
+def _delete(actual: dict[str, Any]) -> Action:
     meta = actual.get("metadata") or {}
     return Action("delete", meta["name"], uid=meta.get("uid"), resource_version=meta.get("resourceVersion"))
 
 
-def plan_pool(desired: Pool | None, actual: list[dict]) -> list[Action]:
+def plan_pool(desired: Pool | None, actual: list[dict[str, Any]]) -> list[Action]:
     """The writes that turn the stored slices of one pool into the desired ones."""
     if desired is None:
         return [_delete(a) for a in sorted(actual, key=lambda s: s["metadata"]["name"])]
@@ -189,10 +190,10 @@ def plan_pool(desired: Pool | None, actual: list[dict]) -> list[Action]:
     return actions
 
 
-def plan(desired: Iterable[Pool], actual: Iterable[dict]) -> list[Action]:
+def plan(desired: Iterable[Pool], actual: Iterable[dict[str, Any]]) -> list[Action]:
     """All writes for a set of pools (e.g. one node's), ordered delete, update, create across pools."""
     want = {(p.driver, p.name): p for p in desired}
-    have: dict[tuple[str, str], list[dict]] = {}
+    have: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for slice_ in actual:
         have.setdefault(pool_key(slice_), []).append(slice_)
     actions: list[Action] = []

@@ -226,7 +226,7 @@ def validate_slice(body: dict[str, Any]) -> list[FieldError]:
     driver = spec.get("driver")
     report.extend("spec.driver", driver_name_errors(driver if isinstance(driver, str) else "", apiserver=True))
 
-    pool = spec.get("pool") if isinstance(spec.get("pool"), dict) else {}
+    pool = given if isinstance(given := spec.get("pool"), dict) else {}
     pool_name = pool.get("name")
     report.extend("spec.pool.name", pool_name_errors(pool_name if isinstance(pool_name, str) else ""))
     count = pool.get("resourceSliceCount", 0)

@@ -83,7 +83,7 @@ def up() -> int:
 
     step(3, "The configuration: ConfigMap karpenter/dra-kwok-configmap (GPUs and an FPGA)")
     try:
-        core.create_namespace({"metadata": {"name": "karpenter"}})
+        core.create_namespace({"metadata": {"name": "karpenter"}})  # type: ignore[arg-type]  # a dict body is sent as it is
     except ApiException as err:
         if err.status != 409:
             raise
@@ -122,10 +122,10 @@ def up() -> int:
     step(6, "A pod asking for one GPU (DeviceClass + ResourceClaimTemplate + Pod)")
     wait("the default ServiceAccount", lambda: _exists(lambda: core.read_namespaced_service_account("default", "default")))
     print("  " + kubectl(kubeconfig, "apply", "-f", str(DEMO / "gpu-pod.yaml")).strip().replace("\n", "\n  "))
-    pod = wait("the pod to be scheduled", lambda: (p := core.read_namespaced_pod("gpu-pod", "default")).spec.node_name and p)
+    pod = wait("the pod to be scheduled", lambda: (p := core.read_namespaced_pod("gpu-pod", "default")).spec and p.spec.node_name and p)
     claim_name = pod.status.resource_claim_statuses[0].resource_claim_name
     claim = json.loads(client.ResourceV1Api(api).read_namespaced_resource_claim(
-        claim_name, "default", _preload_content=False).data)
+        claim_name, "default", _preload_content=False).data)  # type: ignore[attr-defined]  # the raw HTTP response
     result = claim["status"]["allocation"]["devices"]["results"][0]
     print(f"  pod/gpu-pod scheduled on {pod.spec.node_name}: claim {claim_name} got device {result['device']} "
           f"of pool {result['pool']} (driver {result['driver']})")

@@ -37,7 +37,7 @@ def make_schedulable(api: client.ApiClient, name: str) -> None:
 
 def create_node(api: client.ApiClient, body: dict, ready: bool = False) -> dict:
     """Create a Node; with ready=True also make it schedulable without a kubelet."""
-    node = client.CoreV1Api(api).create_node(body)
+    node = client.CoreV1Api(api).create_node(body)  # type: ignore[arg-type]  # a dict body is sent as it is
     if ready:
         make_schedulable(api, body["metadata"]["name"])
-    return node.to_dict() if hasattr(node, "to_dict") else node
+    return node.to_dict()

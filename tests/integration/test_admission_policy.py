@@ -22,11 +22,20 @@ from kubernetes.client.exceptions import ApiException
 
 from dra_kwok.runtime.rest import Rest
 from dra_kwok.testing.controlplane import ControlPlane
-from tests.support.helpers import wait_for
 from tests.integration.deploy_support import (
-    ALLOWED_DRIVERS, DRIVERS_POLICY, NAMESPACE, OWN_SLICES_POLICY, SA_USER, SLICES, impersonate_service_account,
-    kubectl, refusal, resource_slice, wait_for_admission_policy,
+    ALLOWED_DRIVERS,
+    DRIVERS_POLICY,
+    NAMESPACE,
+    OWN_SLICES_POLICY,
+    SA_USER,
+    SLICES,
+    impersonate_service_account,
+    kubectl,
+    refusal,
+    resource_slice,
+    wait_for_admission_policy,
 )
+from tests.support.helpers import wait_for
 
 pytestmark = pytest.mark.integration
 

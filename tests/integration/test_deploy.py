@@ -30,10 +30,34 @@ from kubernetes.client.exceptions import ApiException
 from dra_kwok.runtime.rest import Rest
 from dra_kwok.testing.controlplane import REPO_ROOT, ControlPlane, find_binary
 from tests.integration.deploy_support import (
-    ALLOWED_DRIVERS, AUDIT_POLICY, CONFIGMAP, DEPLOY_DIR, DOCKERFILE, DOCKERIGNORE, DRIVERS_POLICY, LEASE, MANAGED,
-    NAMESPACE, OWN_SLICES_POLICY, SA_USER, SERVICE_ACCOUNT, PodProcess, build_context, console_scripts,
-    dockerignore_patterns, dockerignored, exec_form, impersonate_service_account, kubectl, one, parse_dockerfile,
-    read_audit, render, rules_as_grants, unshare_works, wait_for_admission_policy,
+    ALLOWED_DRIVERS,
+    AUDIT_POLICY,
+    CONFIGMAP,
+    DEPLOY_DIR,
+    DOCKERFILE,
+    DOCKERIGNORE,
+    DRIVERS_POLICY,
+    LEASE,
+    MANAGED,
+    NAMESPACE,
+    OWN_SLICES_POLICY,
+    SA_USER,
+    SERVICE_ACCOUNT,
+    PodProcess,
+    build_context,
+    console_scripts,
+    dockerignore_patterns,
+    dockerignored,
+    exec_form,
+    impersonate_service_account,
+    kubectl,
+    one,
+    parse_dockerfile,
+    read_audit,
+    render,
+    rules_as_grants,
+    unshare_works,
+    wait_for_admission_policy,
 )
 from tests.support.helpers import create_node, kwok_node
 

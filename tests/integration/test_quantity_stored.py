@@ -38,6 +38,6 @@ def test_the_apiserver_stores_what_canonical_quantity_says(api, unique):
     written = [w for w, _ in STORED]
     assert len(written) <= PER_SLICE
     stored = _stored(rest, f"q-written-{unique}", driver, written)
-    assert {w: s for w, s in zip(written, stored)} == dict(STORED)
+    assert {w: s for w, s in zip(written, stored, strict=True)} == dict(STORED)
     ours = [canonical_quantity(w) for w in written]
     assert _stored(rest, f"q-canonical-{unique}", driver, ours) == ours

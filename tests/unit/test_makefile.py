@@ -132,7 +132,7 @@ def test_word_lists_are_split_on_whitespace_and_never_evaluated(make: Make):
 
 
 def test_a_hostile_command_variable_runs_nothing(make: Make):
-    for args in (["undeploy", f"KUBECTL={make.stub};touch PWNED"], ["image", f"CONTAINER_TOOL=$(touch PWNED)"],
+    for args in (["undeploy", f"KUBECTL={make.stub};touch PWNED"], ["image", "CONTAINER_TOOL=$(touch PWNED)"],
                  ["cluster-down", "PYTHON=python3;touch PWNED"]):
         proc = make(*args)
         assert proc.returncode != 0

@@ -56,9 +56,15 @@ def _cross_check(params: dict[str, Any]) -> list[str]:
     return problems
 
 
+def _machine(cpu: int) -> int:
+    return 0
+
+
 def _build(params: dict[str, Any], k8s_minor: int) -> Callable[[str, str], list[Slice]]:
-    sockets, cores, smt = params["sockets"], params["coresPerSocket"], params["smt"]
-    per_numa = cores // params["numaNodesPerSocket"]
+    sockets: int = params["sockets"]
+    cores: int = params["coresPerSocket"]
+    smt: bool = params["smt"]
+    per_numa: int = cores // params["numaNodesPerSocket"]
     total_cores = sockets * cores
     reserved = parse_cpuset(params["reservedCPUs"])
     # every CPU in the driver's order: core by core, the CPU then its sibling
@@ -83,7 +89,7 @@ def _build(params: dict[str, Any], k8s_minor: int) -> Callable[[str, str], list[
                 "dra.net/numaNode": numa, "resource.kubernetes.io/numaNode": numa}})
     else:
         group_by = params["groupBy"]
-        key = {"numanode": numa_of, "socket": socket_of, "machine": lambda c: 0}[group_by]
+        key: Callable[[int], int] = {"numanode": numa_of, "socket": socket_of, "machine": _machine}[group_by]
         groups: dict[int, list[int]] = {}
         for cpu in available:
             groups.setdefault(key(cpu), []).append(cpu)

@@ -36,7 +36,7 @@ def _buses(count: int) -> list[tuple[str, int]]:
 
 def _build(params: dict[str, Any], k8s_minor: int) -> Callable[[str, str], list[Slice]]:
     pci_device, subsystem = MODELS[params["model"]]
-    bodies = []
+    bodies: list[dict[str, Any]] = []
     for n, (bus, numa) in enumerate(sorted(_buses(params["count"]))):
         address = f"0000:{bus}:00.0"
         bodies.append({"name": f"pci-0000-{bus}-00-0", "attributes": {

@@ -145,6 +145,7 @@ def _layout(model: GpuModel, spec: str) -> tuple[list[tuple[MigProfile, int]], l
     """A static MIG layout: ``all-1g``, ``all-balanced``, ``all-7g`` or ``profile[@start],...``; placed by
     a first-fit search, largest first. Returns (placements sorted by start, problems)."""
     by_name = {m.name: m for m in model.migs}
+    wanted: list[tuple[str, int | None]]
     if spec == "all-1g":
         wanted = [(model.migs[0].name, None)] * 7
     elif spec == "all-balanced":
@@ -153,7 +154,7 @@ def _layout(model: GpuModel, spec: str) -> tuple[list[tuple[MigProfile, int]], l
         wanted = [(model.migs[-1].name, None)]
     else:
         wanted = []
-        for item in (s.strip() for s in spec.split(",")):
+        for item in (part.strip() for part in spec.split(",")):
             name, _, start = item.partition("@")
             if not start.isdigit() and start:
                 return [], [f"profile.migLayout: {item!r}: the placement after @ must be a number"]
@@ -163,16 +164,17 @@ def _layout(model: GpuModel, spec: str) -> tuple[list[tuple[MigProfile, int]], l
         return [], [f"profile.migLayout: unknown MIG profile {unknown[0]!r} for this model; known: "
                     f"{', '.join(by_name)} (or all-1g, all-balanced, all-7g)"]
     order = sorted(wanted, key=lambda w: (w[1] is None, -by_name[w[0]].size))
-    for name, start in order:
-        if start is not None and start not in by_name[name].starts:
-            return [], [f"profile.migLayout: {name}@{start}: valid placements are {list(by_name[name].starts)}"]
+    for name, at in order:
+        if at is not None and at not in by_name[name].starts:
+            return [], [f"profile.migLayout: {name}@{at}: valid placements are {list(by_name[name].starts)}"]
 
     def place(i: int, used: frozenset[int]) -> list[tuple[MigProfile, int]] | None:
         """Backtracking: the first assignment trying starts in ascending order, largest profiles first."""
         if i == len(order):
             return []
         mig = by_name[order[i][0]]
-        for s in (mig.starts if order[i][1] is None else (order[i][1],)):
+        wanted_start = order[i][1]
+        for s in (mig.starts if wanted_start is None else (wanted_start,)):
             cells = frozenset(range(s, s + mig.size))
             if not used & cells:
                 rest = place(i + 1, used | cells)

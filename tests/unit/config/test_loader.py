@@ -244,7 +244,7 @@ def test_invalid_yaml() -> None:
 def test_invalid_yaml_inside_a_configmap_reports_outer_lines() -> None:
     text = configmap(RAW.replace('values: ["c-4x-amd64-linux"]', 'values: ["c-4x-amd64-linux"'))
     error = parse_error(text)
-    line = next(i for i, l in enumerate(text.splitlines(), 1) if 'values: ["c-4x-amd64-linux"' in l)
+    line = next(i for i, ln in enumerate(text.splitlines(), 1) if 'values: ["c-4x-amd64-linux"' in ln)
     assert error.source == "test.yaml"
     assert line <= error.line <= line + 1
 
@@ -293,7 +293,7 @@ def test_deep_nesting_through_aliases_is_refused() -> None:
 
 def test_alias_bomb_is_refused() -> None:
     lines = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
-    for prev, name in zip("abcdefg", "bcdefgh"):
+    for prev, name in zip("abcdefg", "bcdefgh", strict=True):
         lines.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 10) + "]")
     error = parse_error("\n".join(lines) + "\n")
     assert "alias" in error.message and "refusing" in error.message

@@ -13,7 +13,6 @@ from dra_kwok.config.quantity import (
     suggest_quantity,
 )
 
-
 # written -> what kube-apiserver 1.34 stores (tests/integration/test_quantity_stored.py checks every row against it)
 STORED: list[tuple[str, str]] = [
     ("0", "0"), ("00", "0"), ("0Gi", "0"), ("-0", "0"), ("0.0", "0"),

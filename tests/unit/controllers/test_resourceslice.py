@@ -7,9 +7,9 @@ import copy
 from kubernetes import client
 
 from dra_kwok.controllers import resourceslice
+from dra_kwok.controllers.metrics import DriverMetrics
 from dra_kwok.controllers.resourceslice import ResourceSliceController
 from dra_kwok.controllers.store import Store
-from dra_kwok.controllers.metrics import DriverMetrics
 from dra_kwok.slices.plan import Action, devices_digest
 
 DEVICES = [{"name": "gpu-0", "attributes": {"model": {"string": "a"}}, "capacity": {"memory": {"value": "16Gi"}}}]

@@ -106,7 +106,7 @@ def _closed_by_server(sock: socket.socket, within: float = 2.0) -> bool:
     sock.settimeout(within)
     try:
         return sock.recv(1) == b""
-    except socket.timeout:
+    except TimeoutError:
         return False
     except ConnectionResetError:
         return True

@@ -7,14 +7,7 @@ import threading
 from prometheus_client import CollectorRegistry
 
 from dra_kwok.runtime.workqueue import QueueMetrics, WorkQueue
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.unit.runtime.fakes import Clock
 
 
 def test_a_key_is_queued_once_however_often_it_is_added():

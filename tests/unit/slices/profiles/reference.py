@@ -83,23 +83,23 @@ def dynamic_mig_gpu(model: str, minor: int) -> tuple[dict[str, Any], list[dict[s
     """(counter set, devices sorted by name) of one GPU in DynamicMIG (§1.5, §1.8)."""
     table, totals = (H100, H100_SET) if model == "H100" else (A100, A100_SET)
     set_name = f"gpu-{minor}-counter-set"
-    counters = {c: q(v) for c, v in zip(COUNTERS, totals)}
+    counters = {c: q(v) for c, v in zip(COUNTERS, totals, strict=True)}
     counters.update({f"memory-slice-{i}": q(1) for i in range(8)})
     devices = []
     attributes = gpu_attributes(model, minor)
     if model == "H100":  # Ampere does not publish the full GPU in DynamicMIG (§1.5)
         devices.append({"name": f"gpu-{minor}", "attributes": attributes,
-                        "capacity": {c: q(v) for c, v in zip(CAPS, totals)},
+                        "capacity": {c: q(v) for c, v in zip(CAPS, totals, strict=True)},
                         "consumesCounters": [{"counterSet": set_name, "counters": counters}]})
     mig_attributes = {k: v for k, v in attributes.items() if k not in ("uuid", "type")}
     mig_attributes.update(parentUUID={"string": f"<re:GPU-{UUID}>"}, type={"string": "mig"})
     for profile, gi, starts, size, *values in table:
         for start in starts:
-            used = {c: q(v) for c, v in zip(COUNTERS, values)}
+            used = {c: q(v) for c, v in zip(COUNTERS, values, strict=True)}
             used.update({f"memory-slice-{i}": q(1) for i in range(start, start + size)})
             devices.append({"name": f"gpu-{minor}-mig-{canonical(profile)}-{gi}-{start}",
                             "attributes": dict(mig_attributes, profile={"string": profile}),
-                            "capacity": {c: q(v) for c, v in zip(CAPS, values)},
+                            "capacity": {c: q(v) for c, v in zip(CAPS, values, strict=True)},
                             "consumesCounters": [{"counterSet": set_name, "counters": used}]})
     devices.sort(key=lambda d: d["name"])  # §1.6: devices sorted by name
     return {"name": set_name, "counters": counters}, devices

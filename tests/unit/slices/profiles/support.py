@@ -21,7 +21,7 @@ GOLDEN = Path(__file__).parent / "golden"
 NAMES = sorted(p.stem for p in GOLDEN.glob("*.yaml"))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load(name: str) -> str:
     return (GOLDEN / f"{name}.yaml").read_text()
 
@@ -60,7 +60,7 @@ def mismatches(expected: Any, actual: Any, path: str = "") -> list[str]:
             names = [getattr(a, "get", lambda _k: None)("name") for a in actual]
             return [f"{path}: expected {len(expected)} items, got {len(actual)} ({names[:6]}...)"]
         out = []
-        for i, (e, a) in enumerate(zip(expected, actual)):
+        for i, (e, a) in enumerate(zip(expected, actual, strict=True)):
             label = e.get("name", i) if isinstance(e, dict) else i
             out += mismatches(e, a, f"{path}[{label}]")
         return out

@@ -29,7 +29,7 @@ def test_dynamic_mig_before_1_35_combines_each_gpus_counter_set_with_its_devices
     """§1.6 "combined": G slices, each the GPU's counter set + its 26 devices; same devices as the 1.35 golden."""
     doc = load("nvidia-gpu-dynamic-mig-h100-k135")
     counters, per_gpu = doc["slices"][0]["sharedCounters"], doc["slices"][1:]
-    expected = [{"sharedCounters": [c], "devices": s["devices"]} for c, s in zip(counters, per_gpu)]
+    expected = [{"sharedCounters": [c], "devices": s["devices"]} for c, s in zip(counters, per_gpu, strict=True)]
     actual = render(doc, k8s_minor=34)
     assert mismatches(expected, actual, "slices") == []
     assert check_pool(actual, 34) == []
@@ -38,7 +38,7 @@ def test_dynamic_mig_before_1_35_combines_each_gpus_counter_set_with_its_devices
 
 def test_mig_devices_name_their_parent_gpu_and_the_full_gpu_consumes_every_counter() -> None:
     slices = NVIDIA.render({"mode": "dynamic-mig"}, "h100-node-1", "uid", 35).slices
-    for gpu_slice, counter_set in zip(slices[1:], slices[0]["sharedCounters"]):
+    for gpu_slice, counter_set in zip(slices[1:], slices[0]["sharedCounters"], strict=True):
         gpu, *migs = gpu_slice["devices"]
         assert gpu["consumesCounters"] == [{"counterSet": counter_set["name"], "counters": counter_set["counters"]}]
         assert {m["attributes"]["parentUUID"]["string"] for m in migs} == {gpu["attributes"]["uuid"]["string"]}
