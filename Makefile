@@ -2,15 +2,17 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 K8S_VERSION ?= $(shell cat hack/controlplane/K8S_VERSION)
+# Older Kubernetes versions `make test` also runs the integration and e2e tests on (issue #15); empty: none.
+COMPAT_VERSIONS ?= $(shell cat hack/controlplane/COMPAT_VERSIONS)
 PYTEST_ARGS ?=
 
-# Variables you pass (IMG, CONTAINER_TOOL, KUBECTL, PYTHON, K8S_VERSION, DEPLOY_ARGS, PYTEST_ARGS, BENCH_ARGS, LOCK_ARGS) reach
+# Variables you pass (IMG, CONTAINER_TOOL, KUBECTL, PYTHON, K8S_VERSION, COMPAT_VERSIONS, DEPLOY_ARGS, PYTEST_ARGS, BENCH_ARGS, LOCK_ARGS) reach
 # the recipes only through the environment, never pasted into a recipe's text, so no value is ever evaluated by the
 # shell (issue #19): not `;`, quotes, `$(...)`, backquotes or globs. make takes a value given on the command line or
 # in the environment literally too (no `$(shell ...)` expansion). The command and argument variables are word lists,
 # split on whitespace by `read -ra` ($(ARGV) below): `KUBECTL="kubectl --context kind"`,
 # `PYTEST_ARGS="-k leader -x"`; an argument therefore cannot contain a space. IMG must be an image reference.
-USER_VARS := IMG CONTAINER_TOOL KUBECTL PYTHON K8S_VERSION DEPLOY_ARGS PYTEST_ARGS BENCH_ARGS LOCK_ARGS
+USER_VARS := IMG CONTAINER_TOOL KUBECTL PYTHON K8S_VERSION COMPAT_VERSIONS DEPLOY_ARGS PYTEST_ARGS BENCH_ARGS LOCK_ARGS
 $(foreach v,$(USER_VARS),$(if $(filter command% environment%,$(origin $(v))),$(eval override $(v) := $$(value $(v)))))
 export $(USER_VARS)
 # Bash arrays python, kubectl, container_tool, pytest_args, deploy_args, bench_args: the words of those variables.
@@ -20,7 +22,7 @@ ARGV = read -ra python <<<"$$PYTHON"; read -ra kubectl <<<"$$KUBECTL"; read -ra 
 CHECK_IMG = [[ $$IMG =~ ^[A-Za-z0-9][A-Za-z0-9._/:@-]*$$ ]] || \
             { echo "make: IMG must be an image reference like registry:5000/team/dra-kwok:v1.2 (got: '$$IMG')" >&2; exit 2; }
 
-.PHONY: help deps install binaries test test-unit test-integration test-e2e lint cluster-up cluster-down \
+.PHONY: help deps install binaries binaries-compat test test-unit test-integration test-e2e lint cluster-up cluster-down \
         demo demo-down bench deploy undeploy
 
 help: ## list the targets
@@ -34,6 +36,10 @@ deps: # install the package unless it (and its test extras) already are: `make d
 	@$(ARGV); "$${python[@]}" -c "import importlib.metadata as m, hypothesis, pytest_mock, ruff, mypy; m.version('dra-kwok')" 2>/dev/null || \
 	 $(MAKE) install
 
+binaries-compat: ## build (or find cached) the same for each of COMPAT_VERSIONS
+	@read -ra compat <<<"$$COMPAT_VERSIONS"; for v in "$${compat[@]}"; do \
+	   K8S_VERSION=$$v $(MAKE) --no-print-directory binaries || exit; done
+
 binaries: ## build (or find cached) etcd, kube-apiserver, kube-scheduler, kube-controller-manager, kubectl
 	@if [ -n "$$KUBEBUILDER_ASSETS" ]; then echo "controlplane: using KUBEBUILDER_ASSETS=$$KUBEBUILDER_ASSETS"; \
 	 else hack/controlplane/build.sh; fi
@@ -42,9 +48,16 @@ binaries: ## build (or find cached) etcd, kube-apiserver, kube-scheduler, kube-c
 
 # The run gets a TMPDIR of its own, so the leak check (which runs even when tests fail) sees only what this run left
 # behind, never another checkout's control plane or benchmark on the same machine; it is removed when nothing leaked.
-test: deps lint binaries ## lint first (fast), then the whole suite: unit, integration, e2e; then a leak check
-	@$(ARGV); run_tmp=$$(mktemp -d "$${TMPDIR:-/tmp}/dra-kwok-test.XXXXXX") || exit; export TMPDIR=$$run_tmp; \
-	 rc=0; "$${python[@]}" -m pytest "$${pytest_args[@]}" || rc=$$?; \
+# Then the integration and e2e tests once more on each of COMPAT_VERSIONS (unless PYTEST_ARGS picks tests: it says so).
+test: deps lint binaries binaries-compat ## lint, the whole suite on K8S_VERSION, integration + e2e on COMPAT_VERSIONS, a leak check
+	@$(ARGV); read -ra compat <<<"$$COMPAT_VERSIONS"; \
+	 run_tmp=$$(mktemp -d "$${TMPDIR:-/tmp}/dra-kwok-test.XXXXXX") || exit; export TMPDIR=$$run_tmp; \
+	 rc=0; echo "==> Kubernetes $$K8S_VERSION: the whole suite"; "$${python[@]}" -m pytest "$${pytest_args[@]}" || rc=$$?; \
+	 for v in "$${compat[@]}"; do \
+	   if [ $${#pytest_args[@]} -gt 0 ]; then echo "==> Kubernetes $$v: not run (PYTEST_ARGS picks the tests)"; continue; fi; \
+	   echo "==> Kubernetes $$v: integration and e2e"; \
+	   K8S_VERSION=$$v "$${python[@]}" -m pytest tests/integration tests/e2e || rc=$$?; \
+	 done; \
 	 if "$${python[@]}" -m dra_kwok.testing.controlplane leaks; then rm -rf "$$run_tmp"; \
 	 else echo "controlplane: the run's TMPDIR is kept for a look: $$run_tmp" >&2; [ "$$rc" -ne 0 ] || rc=1; fi; \
 	 exit "$$rc"
