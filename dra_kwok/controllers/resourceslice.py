@@ -439,11 +439,13 @@ class ResourceSliceController:
 
     def _who_has(self, name: str, err: AlreadyExists) -> None:
         """A create met an object of that name that our caches do not hold: find out whose it is, tell the truth
-        about it, and put it where the next decision will see it (raises, always)."""
-        try:
-            obj = self.rest.get(f"{SLICES_PATH}/{name}")
-        except NotFound:
-            raise err from None  # gone meanwhile: retried with backoff
+        about it (a foreign object; another instance's slice; another replica of this instance, running without
+        leader election), and put it where the next decision will see it (raises, always)."""
+        # a LIST by name, not a GET: the ClusterRole grants list (the informers') and nothing more
+        items = self.rest.get(SLICES_PATH, query={"fieldSelector": f"metadata.name={name}"}).get("items") or []
+        if not items:
+            raise err  # gone meanwhile: retried with backoff
+        obj = items[0]
         labels = (obj.get("metadata") or {}).get("labels") or {}
         if labels.get(MANAGED_BY_LABEL) != MANAGED_BY_VALUE:
             raise NotOurs(name) from err
