@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from kubernetes import client
 
+from dra_kwok.controllers.instance import instance_name
 from dra_kwok.controllers.metrics import DriverMetrics
 from dra_kwok.controllers.resourceslice import ResourceSliceController
 from dra_kwok.controllers.source import ConfigMapController, FileConfigSource
@@ -51,6 +52,8 @@ class App:
         self.metrics = DriverMetrics()
         self.store = Store()
         self.identity = s.identity or os.environ.get("POD_NAME") or f"{socket.gethostname()}_{uuid.uuid4()}"
+        self.instance = instance_name(namespace=s.namespace, configmap=s.configmap, config_file=s.config_file,
+                                      explicit=s.instance)
         election = LeaderElection(
             s.leader_election_namespace or s.namespace, LEASE_NAME, self.identity, s.lease_duration,
             s.renew_deadline, s.retry_period) if s.leader_elect else None
@@ -59,9 +62,10 @@ class App:
         self.slices = ResourceSliceController(
             self.api, self.store, self.metrics, kwok_annotation=s.kwok_annotation, resync_period=s.resync_period,
             workers=s.workers, watch_timeout=int(s.watch_timeout), request_timeout=s.request_timeout,
-            can_write=m.can_write,
+            can_write=m.can_write, instance=self.instance,
+            on_conflict=lambda message: self.source.warn("PoolConflict", message),
         )
-        informers: list[Informer] = [self.slices.nodes, self.slices.slices]
+        informers: list[Informer] = [self.slices.nodes, self.slices.slices, self.slices.others]
         if s.config_file:
             self.source: ConfigMapController | FileConfigSource = FileConfigSource(self.store, self.metrics,
                                                                                    s.config_file)
@@ -78,7 +82,7 @@ class App:
         m.add(self.slices.controller, needs_leader=True)
         m.add_cache(self.source.synced)
         m.add_cache(self.slices.synced)
-        m.add_readyz_check("config", lambda: None if self.source.synced() else "configuration not loaded yet")
+        m.add_readyz_check("config", self.source.problem)
         for inf in informers:
             m.add_healthz_check(f"informer-{inf.name}", _informer_alive(inf))
             m.add_readyz_check(f"informer-{inf.name}", _informer_ready(inf))
@@ -88,7 +92,7 @@ class App:
 
     def run(self, install_signals: bool = True) -> int:
         s = self.settings
-        log.info("Starting manager", identity=self.identity, leaderElection=s.leader_elect,
+        log.info("Starting manager", identity=self.identity, instance=self.instance, leaderElection=s.leader_elect,
                  config=s.config_file or f"configmap {s.namespace}/{s.configmap}")
         return self.manager.run(install_signals)
 

@@ -46,6 +46,10 @@ class Settings:
     config_file: str | None = setting(
         None, "Local mode: read the config from this file (reloaded when it changes) instead of a ConfigMap.", "path",
         default_text="none")
+    instance: str | None = setting(
+        None, "Name of this driver instance, the value of label dra-kwok.x-k8s.io/instance on every slice it "
+        "publishes; it lists, updates and deletes only slices carrying it. Replicas of one Deployment share it.",
+        default_text="NAMESPACE.CONFIGMAP, or file-HASH_OF_PATH with --config-file")
     resync_period: float = setting(
         30.0, "Time between full resyncs from the caches (no LIST; a safety net, events drive the work).",
         "duration")

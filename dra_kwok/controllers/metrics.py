@@ -29,4 +29,7 @@ class DriverMetrics(Metrics):
             "dra_kwok_resourceslice_writes_total", "ResourceSlice writes by verb and result",
             ["verb", "result"], registry=r,
         )
-
+        self.pool_conflicts = Gauge(
+            "dra_kwok_pool_conflicts", "Pools this instance renders but refuses to publish, because another dra-kwok "
+            "instance (holder) published them first", ["driver", "holder"], registry=r,
+        )

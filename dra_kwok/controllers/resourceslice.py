@@ -5,10 +5,21 @@ only the keys they affect, and reconcile threads take keys from a rate-limited w
 (pure), diff them against the cached slices (pure) and apply only the difference. An idle resync re-enqueues keys
 from the caches, so it costs no LIST and, when nothing differs, no write.
 
+Instances: every slice carries the instance label (:mod:`dra_kwok.controllers.instance`); the slice informer
+selects ours (managed-by AND our instance), a second, slim informer sees every other dra-kwok slice (managed-by,
+NOT our instance): those of other instances, kept as (name, driver, pool, node, instance, creationTimestamp) only,
+and those of an older release (no instance label), kept whole so that the instance whose config renders their pool
+adopts them by an update (label added, same object). A pool that another instance published first is refused:
+not written, reported once per holder (a log line, a Warning Event on the ConfigMap, the gauge
+``dra_kwok_pool_conflicts``), and the rest is published as usual. "First" is decided the same way by both sides,
+from the objects themselves: the earliest creationTimestamp among each side's slices of the pool, ties going to
+the smaller instance name; so one side keeps the pool, the other withdraws, and nothing flaps.
+
 Requests: :class:`PoolsRequest` — ``PoolsRequest(node=<name>)`` for a node's node-local pools, ``PoolsRequest(None)``
 for the cluster-wide pools. The work queue, workers, backoff and resync are the generic
 :class:`~dra_kwok.runtime.controller.Controller`'s; this module is the reconciler and its event handlers.
-Safety: the slice informer only ever sees slices with our managed-by label, and nothing else is ever written;
+Safety: the slice informer only ever sees slices with our managed-by and instance labels, and nothing else is ever
+written, but for the adoption of an older release's slices of a pool we render;
 nothing at all is written while the configuration is UNKNOWN (no valid config seen yet) or this replica is not
 the leader; a 409 or a failed write is retried with per-key backoff and never blocks other keys.
 """
@@ -16,6 +27,7 @@ the leader; a 409 or a failed write is retried with per-key backoff and never bl
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -32,11 +44,13 @@ from dra_kwok.runtime.informer import EventHandler, Informer
 from dra_kwok.runtime.log import get_logger
 from dra_kwok.runtime.rest import Rest
 from dra_kwok.slices.nodes import NodeInfo, node_matches
-from dra_kwok.slices.plan import Action, devices_digest, plan
+from dra_kwok.slices.plan import Action, devices_digest, plan, pool_key
 from dra_kwok.slices.render import (
+    INSTANCE_LABEL,
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
     SLICES_PATH,
+    Pool,
     render_cluster,
     render_node,
 )
@@ -85,10 +99,76 @@ def slice_transform(raw: dict, digest: str | None = None) -> dict:
     slice) as a digest; everything else of the spec stays, for the generation logic and the immutable fields.
     `digest`: the devices' digest, when the caller knows it already."""
     meta = raw.get("metadata") or {}
-    kept = {k: meta[k] for k in ("name", "uid", "resourceVersion", "labels", "annotations", "ownerReferences") if k in meta}
+    kept = {k: meta[k] for k in ("name", "uid", "resourceVersion", "creationTimestamp", "labels", "annotations",
+                                 "ownerReferences") if k in meta}
     spec = raw.get("spec") or {}
     return {"metadata": kept, "spec": {k: v for k, v in spec.items() if k != "devices"},
             "devicesDigest": digest or devices_digest(spec.get("devices"))}
+
+
+def other_transform(raw: dict) -> dict:
+    """A dra-kwok slice that is not ours. Another instance's: only what deciding who holds its pool needs (name,
+    driver, pool, node, instance, creationTimestamp; ~10 times less than slice_transform). An older release's
+    (no instance label): slice_transform, since the instance that renders its pool adopts it by an update."""
+    meta = raw.get("metadata") or {}
+    holder = (meta.get("labels") or {}).get(INSTANCE_LABEL)
+    if holder is None:
+        return slice_transform(raw)
+    spec = raw.get("spec") or {}
+    slim_spec = {"driver": spec.get("driver"), "pool": {"name": (spec.get("pool") or {}).get("name")}}
+    if spec.get("nodeName") is not None:
+        slim_spec["nodeName"] = spec["nodeName"]
+    return {"metadata": {"name": meta.get("name"), "creationTimestamp": meta.get("creationTimestamp"),
+                         "labels": {INSTANCE_LABEL: holder}}, "spec": slim_spec}
+
+
+def holder_of(obj: dict) -> str | None:
+    """The instance label of a slice; None for a slice of an older release."""
+    return ((obj.get("metadata") or {}).get("labels") or {}).get(INSTANCE_LABEL)
+
+
+def _claim(obj: dict, instance: str) -> tuple[str, str]:
+    """What decides who was first on a pool: (creationTimestamp, instance); RFC 3339 UTC strings sort in time."""
+    return (obj.get("metadata") or {}).get("creationTimestamp") or "", instance
+
+
+def arbitrate(instance: str, desired: list[Pool], own: list[dict], others: list[dict]
+              ) -> tuple[list[Pool], list[dict], dict[tuple[str, str], str]]:
+    """(pools to publish, slices to diff them against, refused pool -> holder) for one request (pure).
+
+    A desired pool that another instance holds slices of is refused, unless this instance was first on it (see the
+    module docstring); then, while the other still holds any of the pool's object names, the pool is left as it is
+    (the other withdraws; its delete events wake us). Older-release slices of a pool we publish are adopted."""
+    if not others:
+        return desired, own, {}
+    own_names = {s["metadata"]["name"] for s in own}
+    foreign: dict[tuple[str, str], list[dict]] = {}
+    legacy: dict[tuple[str, str], list[dict]] = {}
+    for obj in others:
+        if obj["metadata"]["name"] in own_names:
+            continue  # adopted a moment ago, its watch event not seen yet: our copy is the newer one
+        (foreign if holder_of(obj) is not None else legacy).setdefault(pool_key(obj), []).append(obj)
+    mine: dict[tuple[str, str], list[dict]] = {}
+    for obj in own:
+        mine.setdefault(pool_key(obj), []).append(obj)
+    kept: list[Pool] = []
+    actual, refused = list(own), {}
+    for pool in desired:
+        key = (pool.driver, pool.name)
+        theirs = foreign.get(key)
+        if theirs:
+            first = min(_claim(o, holder_of(o) or "") for o in theirs)
+            ours = min((_claim(o, instance) for o in mine.get(key, ())), default=None)
+            if ours is None or first < ours:
+                refused[key] = first[1]
+                continue  # our slices of it, if any, are deleted: desired has no such pool
+            names = {s["metadata"]["name"] for s in pool.slices}
+            if any(o["metadata"]["name"] in names for o in theirs):
+                actual = [a for a in actual if pool_key(a) != key]
+                continue
+        kept.append(pool)
+        actual.extend(legacy.get(key, ()))
+    return kept, actual, refused
 
 
 def _slice_node(obj: dict) -> str | None:
@@ -112,8 +192,12 @@ class ResourceSliceController:
         watch_timeout: int = 60,
         request_timeout: float = 15.0,
         can_write: Callable[[], bool] = lambda: True,
+        instance: str = "default",
+        on_conflict: Callable[[str], None] = lambda message: None,
     ) -> None:
         self.store = store
+        self.instance = instance
+        self.on_conflict = on_conflict  # told once per (driver, holder) that starts refusing pools (a Warning Event)
         self.rest = Rest(api, metrics.observe_request, timeout=(5.0, request_timeout))
         self.can_write = can_write
         self.controller: Controller[PoolsRequest] = Controller(
@@ -123,6 +207,12 @@ class ResourceSliceController:
         # slice name -> what our last write of it left (see _expect); an entry goes when its watch event is seen
         self._expected: OrderedDict[str, object] = OrderedDict()
         self._sent: dict[str, tuple[list, str]] = {}  # slice name -> (devices, digest) of a write not yet seen back
+        self._conflict_lock = threading.Lock()
+        self._refused: dict[PoolsRequest, dict[tuple[str, str], str]] = {}  # request -> refused pool -> holder
+        self._conflicts: dict[tuple[str, str], int] = {}  # (driver, holder) -> refused pools, reported once
+        self._pool_conflicts = metrics.pool_conflicts
+        self._stale: OrderedDict[str, None] = OrderedDict()  # names whose create met an object our caches lacked
+        self._replica_race_reported = False
         core, resource = client.CoreV1Api(api), client.ResourceV1Api(api)
         observe = lambda resource_name: (lambda verb: metrics.observe_request(verb.upper(), resource_name, 200))  # noqa: E731
         self.nodes: Informer[NodeRecord] = Informer(
@@ -132,7 +222,15 @@ class ResourceSliceController:
         )
         self.slices: Informer[dict] = Informer(
             "resourceslices", resource.list_resource_slice, self._transform,
-            handler=_SliceEvents(self), label_selector=f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}",
+            handler=_SliceEvents(self),
+            label_selector=f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE},{INSTANCE_LABEL}={instance}",
+            watch_timeout=watch_timeout, request_timeout=request_timeout, on_request=observe("resourceslices"),
+            index=_slice_node, version=lambda s: s["metadata"].get("resourceVersion"),
+        )
+        # every other dra-kwok slice (other instances', an older release's): who holds which pool
+        self.others: Informer[dict] = Informer(
+            "other-resourceslices", resource.list_resource_slice, other_transform, handler=_OtherEvents(self),
+            label_selector=f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE},{INSTANCE_LABEL}!={instance}",
             watch_timeout=watch_timeout, request_timeout=request_timeout, on_request=observe("resourceslices"),
             index=_slice_node, version=lambda s: s["metadata"].get("resourceVersion"),
         )
@@ -149,9 +247,10 @@ class ResourceSliceController:
     def start_informers(self) -> None:
         self.nodes.start()
         self.slices.start()
+        self.others.start()
 
     def synced(self) -> bool:
-        return self.nodes.synced.is_set() and self.slices.synced.is_set()
+        return self.nodes.synced.is_set() and self.slices.synced.is_set() and self.others.synced.is_set()
 
     def start_workers(self) -> None:
         """Start reconciling (the leader only)."""
@@ -160,6 +259,7 @@ class ResourceSliceController:
     def stop_informers(self) -> None:
         self.nodes.stop(0.5)
         self.slices.stop(0.5)
+        self.others.stop(0.5)
 
     def stop(self, timeout: float = 3.0) -> None:
         self.controller.stop(timeout)
@@ -194,6 +294,13 @@ class ResourceSliceController:
 
     # ------------------------------------------------------------------ reconcile
     def desired_and_actual(self, request: PoolsRequest) -> tuple[list, list[dict]]:
+        """(the pools to publish, our slices to diff them against); see :meth:`view`."""
+        desired, actual, _ = self.view(request)
+        return desired, actual
+
+    def view(self, request: PoolsRequest) -> tuple[list[Pool], list[dict], dict[tuple[str, str], str]]:
+        """What `request` should publish and against which slices, and the pools refused (held by another
+        instance); see :func:`arbitrate`."""
         cfg = self.store.get()
         name = request.node
         # check=False: the store only ever holds configs that passed validate(), which renders every pool of the
@@ -202,11 +309,12 @@ class ResourceSliceController:
         # slices again cost a third of the render, and the apiserver still refuses what would be invalid.
         if name is not None:
             rec = self.nodes.get(name)
-            desired = render_node(cfg, rec.info, check=False) if isinstance(cfg, Config) and rec and rec.kwok else []
-            return desired, self.slices.by_index(name)
-        kwok = [r.info for r in self.nodes.list() if r.kwok]
-        desired = render_cluster(cfg, kwok, check=False) if isinstance(cfg, Config) else []
-        return desired, self.slices.by_index(None)
+            desired = (render_node(cfg, rec.info, check=False, instance=self.instance)
+                       if isinstance(cfg, Config) and rec and rec.kwok else [])
+        else:
+            kwok = [r.info for r in self.nodes.list() if r.kwok]
+            desired = render_cluster(cfg, kwok, check=False, instance=self.instance) if isinstance(cfg, Config) else []
+        return arbitrate(self.instance, desired, self.slices.by_index(name), self.others.by_index(name))
 
     def _inputs(self, request: PoolsRequest, revision: int) -> tuple:
         """Everything a reconcile of `request` depends on, cheaply: the config revision, the node record(s) and the
@@ -217,7 +325,9 @@ class ResourceSliceController:
             nodes = frozenset(r for r in self.nodes.list() if r.kwok)
         stored = frozenset((s["metadata"]["name"], s["metadata"].get("resourceVersion"))
                            for s in self.slices.by_index(request.node))
-        return revision, nodes, stored
+        others = frozenset((s["metadata"]["name"], s["metadata"].get("resourceVersion"), holder_of(s),
+                            s["metadata"].get("creationTimestamp")) for s in self.others.by_index(request.node))
+        return revision, nodes, stored, others
 
     def reconcile(self, request: PoolsRequest) -> None:
         revision = self.store.revision
@@ -226,20 +336,31 @@ class ResourceSliceController:
         inputs = self._inputs(request, revision)
         if self._settled.get(request) == inputs:
             return  # found right last time and nothing it depends on changed: a resync costs no render, no diff
-        desired, actual = self.desired_and_actual(request)
+        desired, actual, refused = self.view(request)
+        self._set_refused(request, refused)
         actions = plan(desired, actual)
         try:
             for action in actions:
                 if not self.can_write() or self.controller.stopping:
                     return
                 self._apply(action)
+        except _CacheBehind as behind:
+            if behind.name in self._stale:
+                raise  # twice in a row: back off (our caches learnt it, so this should not happen)
+            self._stale[behind.name] = None
+            while len(self._stale) > 1024:
+                self._stale.popitem(last=False)
+            self.queue.add(request)  # decided again at once, from caches that now hold the object
+            return
         except TerminalError:
             self._settled[request] = inputs  # reported once; retried when an input changes, not on every resync
             raise
+        for action in actions:
+            self._stale.pop(action.name, None)
         if actions:
             self._settled.pop(request, None)
             log.v(2).info("Reconciled", request=str(request), writes=len(actions))
-        elif inputs[1] or inputs[2]:
+        elif inputs[1] or inputs[2] or inputs[3]:
             self._settled[request] = inputs
         else:
             self._settled.pop(request, None)  # a node that is gone and has no slices: forget it
@@ -288,7 +409,7 @@ class ResourceSliceController:
                 try:
                     obj = self.rest.post(SLICES_PATH, action.body)  # type: ignore[arg-type]
                 except AlreadyExists as err:
-                    raise NotOurs(action.name) from err
+                    self._who_has(action.name, err)
                 self.slices.mutate(obj)
             elif action.verb == "update":
                 obj = self.rest.put(f"{SLICES_PATH}/{action.name}", action.body)  # type: ignore[arg-type]
@@ -303,11 +424,86 @@ class ResourceSliceController:
                 self.slices.mutate(None, key=action.name)
         except Exception:
             self._sent.pop(action.name, None)
+            self._expected.pop(action.name, None)
             self._writes[action.verb, "error"].inc()
             raise
+        # Our write is in the cache now (mutate): its watch event is either seen already (is_own_write took the
+        # entry) or will be dropped by the informer as a resourceVersion it holds. Either way the entry has done
+        # its job; kept, it would make the next change by someone else that leaves the devices and generation as
+        # they were (an ownerReference removed, resourceSliceCount edited) look like our own write, restored only
+        # at the next resync.
+        self._expected.pop(action.name, None)
         self._writes[action.verb, "success"].inc()
         rv = (obj.get("metadata") or {}).get("resourceVersion")
         log.v(3).info(_WRITE_MESSAGES[action.verb], slice=action.name, **({"resourceVersion": rv} if rv else {}))
+
+    def _who_has(self, name: str, err: AlreadyExists) -> None:
+        """A create met an object of that name that our caches do not hold: find out whose it is, tell the truth
+        about it (a foreign object; another instance's slice; another replica of this instance, running without
+        leader election), and put it where the next decision will see it (raises, always)."""
+        # a LIST by name, not a GET: the ClusterRole grants list (the informers') and nothing more
+        items = self.rest.get(SLICES_PATH, query={"fieldSelector": f"metadata.name={name}"}).get("items") or []
+        if not items:
+            raise err  # gone meanwhile: retried with backoff
+        obj = items[0]
+        labels = (obj.get("metadata") or {}).get("labels") or {}
+        if labels.get(MANAGED_BY_LABEL) != MANAGED_BY_VALUE:
+            raise NotOurs(name) from err
+        holder = labels.get(INSTANCE_LABEL)
+        if holder == self.instance:
+            if not self._replica_race_reported:
+                self._replica_race_reported = True
+                log.warning("A slice of this instance was created by someone else first: another replica of this "
+                            "instance runs without --leader-elect (run every replica with --leader-elect)",
+                            slice=name, instance=self.instance)
+            self.slices.mutate(obj)
+        else:
+            log.v(2).info("Slice already published by another dra-kwok instance" if holder else
+                          "Slice of an older dra-kwok release (no instance label) found", slice=name,
+                          holder=holder or "none")
+            self.others.mutate(obj)
+        raise _CacheBehind(name) from err
+
+    def _set_refused(self, request: PoolsRequest, refused: dict[tuple[str, str], str]) -> None:
+        """Record the pools `request` refuses; report a (driver, holder) once, when its first pool is refused, and
+        keep ``dra_kwok_pool_conflicts`` equal to the number of refused pools per (driver, holder)."""
+        with self._conflict_lock:
+            before = self._refused.get(request, {})
+            if refused == before:
+                return
+            if refused:
+                self._refused[request] = dict(refused)
+            else:
+                self._refused.pop(request, None)
+            had = set(self._conflicts)
+            for (driver, _pool), holder in before.items():
+                self._conflicts[driver, holder] -= 1
+            example: dict[tuple[str, str], str] = {}
+            for (driver, pool), holder in refused.items():
+                self._conflicts[driver, holder] = self._conflicts.get((driver, holder), 0) + 1
+                example.setdefault((driver, holder), pool)
+                if before.get((driver, pool)) != holder:
+                    log.v(2).info("Refusing a pool published first by another dra-kwok instance", driver=driver,
+                                  pool=pool, holder=holder)
+            for key, count in list(self._conflicts.items()):
+                if count > 0:
+                    self._pool_conflicts.labels(driver=key[0], holder=key[1]).set(count)
+                    continue
+                del self._conflicts[key]
+                try:
+                    self._pool_conflicts.remove(*key)
+                except KeyError:
+                    pass
+                log.info("No pool refused any more", driver=key[0], holder=key[1])
+            new = [(key, pool) for key, pool in example.items() if key not in had]
+        for (driver, holder), pool in new:  # outside the lock: the Event is a request
+            message = (f"Pool {pool} of driver {driver} is already published by dra-kwok instance {holder}: this "
+                       f"instance ({self.instance}) does not publish it, nor any other pool {holder} published "
+                       "first, and publishes the rest. Give the two configs different drivers or pools, or stop one "
+                       "of the two instances.")
+            log.warning("Refusing pools published first by another dra-kwok instance", driver=driver, holder=holder,
+                        pool=pool, instance=self.instance)
+            self.on_conflict(message)
 
     def _count_kwok(self) -> tuple[int, int]:
         """(KWOK nodes, those a mapping matches), for the two gauges of one scrape: matching every node against
@@ -328,12 +524,20 @@ class ResourceSliceController:
 
 
 class NotOurs(TerminalError):
-    """A create met an object of the same name that our label-selected cache does not hold."""
+    """A create met an object of the same name that carries no managed-by label of ours: not a dra-kwok slice."""
 
     def __init__(self, name: str) -> None:
         super().__init__(
             f"ResourceSlice {name} already exists without the label {MANAGED_BY_LABEL}={MANAGED_BY_VALUE}; dra-kwok "
             "never takes over an object it does not own: delete it, or put the label back to hand it over")
+
+
+class _CacheBehind(Exception):
+    """A create met a dra-kwok slice our caches did not hold yet; now they do, and the request is decided again."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"ResourceSlice {name} exists already (created by another dra-kwok instance or replica)")
+        self.name = name
 
 
 class _NodeEvents(EventHandler[NodeRecord]):
@@ -369,6 +573,23 @@ class _SliceEvents(EventHandler[dict]):
     def on_delete(self, obj: dict) -> None:
         if not self.ctrl.is_own_write(obj, deleted=True):
             self.ctrl.slice_changed(obj)
+
+
+class _OtherEvents(EventHandler[dict]):
+    """Another instance's (or an older release's) slice came, changed or went: who holds its pool may have changed."""
+
+    def __init__(self, ctrl: ResourceSliceController) -> None:
+        self.ctrl = ctrl
+
+    def on_add(self, obj: dict) -> None:
+        if self.ctrl.synced():
+            self.ctrl.slice_changed(obj)
+
+    def on_update(self, old: dict, new: dict) -> None:
+        self.ctrl.slice_changed(new)
+
+    def on_delete(self, obj: dict) -> None:
+        self.ctrl.slice_changed(obj)
 
 
 _WRITE_MESSAGES = {"create": "Created ResourceSlice", "update": "Updated ResourceSlice", "delete": "Deleted ResourceSlice"}

@@ -5,6 +5,14 @@ from writing slices. A source turns text into a validated `Config` and puts it i
 writes slices. Its one rule: an **invalid** config changes nothing. The last valid config stays in force, a Warning
 Event on the ConfigMap carries the errors, they are logged, and `dra_kwok_config_valid` drops to 0. Deleting the
 ConfigMap (or the file) clears the store, which is the one way to remove all our slices.
+
+A ConfigMap (or file) that does not exist is never mistaken for a fine state: the instance is not ready
+(``/readyz?verbose`` says ``configmap <ns>/<name> not found``), a warning says so, and nothing is published. It is
+still a config, "no slices", and at start-up too: the instance's own slices (those carrying its instance label,
+:mod:`dra_kwok.controllers.instance`) are removed, exactly as if the ConfigMap had been deleted while it ran, so
+that a restart converges to the same state as a running driver would. Since the instance label is derived from
+the ConfigMap's namespace and name, a typo (``--namespace karpentr``) is another instance, which owns nothing:
+it removes nothing of anyone's, and its readiness check says what it is missing.
 """
 
 from __future__ import annotations
@@ -62,8 +70,13 @@ class _Accepting:
             log.info("Loaded configuration", source=source, driver=config.driver, mappings=len(config.mappings))
         return True
 
-    def cleared(self, source: str) -> None:
-        log.info("Configuration removed, clearing", source=source)
+    def cleared(self, source: str, absent: bool = False) -> None:
+        if absent:
+            log.warning("Configuration not found: publishing nothing, and removing this instance's own slices if it "
+                        "has any (other instances' are never touched); not ready until it exists. Create it, or fix "
+                        "the flags that name it", source=source)
+        else:
+            log.info("Configuration removed, clearing", source=source)
         self.last_error = None
         self.metrics.config_valid.set(1)
         self.store.clear()
@@ -109,9 +122,29 @@ class ConfigMapController(_Accepting):
             with self._sync_lock:  # called from the manager and the probe threads: clear at most once
                 if not self._synced.is_set():
                     if not self.informer.list():  # no ConfigMap: nothing to apply, the desired state is "no slices"
-                        self.cleared(f"configmap {self.namespace}/{self.name} (absent)")
+                        self.cleared(f"configmap {self.namespace}/{self.name}", absent=True)
                     self._synced.set()
         return self._synced.is_set()
+
+    def problem(self) -> str | None:
+        """Why this source is not ready (None: it is): the readiness check ``config``."""
+        if not self.synced():
+            return "configuration not loaded yet"
+        if not self.informer.list():
+            return f"configmap {self.namespace}/{self.name} not found"
+        return None
+
+    def warn(self, reason: str, message: str) -> None:
+        """A Warning Event on the ConfigMap (when it exists and this replica may record): what a user must see."""
+        items = self.informer.list()
+        if items:
+            self._record(items[0]["metadata"], reason, message)
+
+    def _record(self, meta: dict, reason: str, message: str) -> None:
+        if self.can_record():
+            ref = {"apiVersion": "v1", "kind": "ConfigMap", "namespace": meta.get("namespace") or self.namespace,
+                   "name": meta["name"], "uid": meta.get("uid"), "resourceVersion": meta.get("resourceVersion")}
+            self.recorder.record(ref, "Warning", reason, message)
 
     def apply(self, cm: dict) -> None:
         meta = cm["metadata"]
@@ -119,11 +152,8 @@ class ConfigMapController(_Accepting):
         manifest = json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "data": cm.get("data") or {}})
 
         def warn(errors: list[str]) -> None:
-            if self.can_record():
-                ref = {"apiVersion": "v1", "kind": "ConfigMap", "namespace": meta.get("namespace", self.namespace),
-                       "name": meta["name"], "uid": meta.get("uid"), "resourceVersion": meta.get("resourceVersion")}
-                self.recorder.record(ref, "Warning", "InvalidConfig", "Invalid config.yaml, keeping the last valid "
-                                     "configuration: " + "; ".join(errors))
+            self._record(meta, "InvalidConfig", "Invalid config.yaml, keeping the last valid configuration: "
+                         + "; ".join(errors))
 
         self.accept(manifest, source, warn)
 
@@ -175,6 +205,15 @@ class FileConfigSource(_Accepting):
     def synced(self) -> bool:
         return self._synced.is_set()
 
+    def problem(self) -> str | None:
+        """Why this source is not ready (None: it is)."""
+        if not self.synced():
+            return "configuration not loaded yet"
+        return f"config file {self.path} not found" if self._stamp == ("absent",) else None
+
+    def warn(self, reason: str, message: str) -> None:
+        """No object to put an Event on: the controller's log line is the report."""
+
     def alive(self) -> bool:
         """The reload thread runs (or has not been started yet)."""
         return self._thread is None or self._thread.is_alive()
@@ -188,8 +227,9 @@ class FileConfigSource(_Accepting):
             st = os.stat(self.path)
         except FileNotFoundError:
             if self._stamp != ("absent",):
+                first = self._stamp is None
                 self._stamp = ("absent",)
-                self.cleared(self.path)
+                self.cleared(self.path, absent=first)
             return
         stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
         if stamp == self._stamp:

@@ -8,12 +8,14 @@ Rules (those of `k8s.io/dynamic-resource-allocation/resourceslice`, the upstream
 - two slices are equal when everything the server keeps and we set is equal: spec without `pool.generation`
   (empty fields dropped; devices by a digest in which quantities count by value), our labels, and the owner
   reference. Labels or annotations that someone else added are kept on update;
-- the pool's generation is kept when at most one slice changes in place and none is added or removed; otherwise it
-  is bumped to (highest stored + 1) and every slice of the pool is rewritten with it, so the scheduler never sees a
-  mix of old and new slices as one complete pool. A pool left half-rewritten by a crash is finished, not restarted;
+- the pool's generation is kept when at most one slice's spec changes in place (any number may change labels or
+  owner only) and none is added or removed; otherwise it is bumped to (highest stored + 1) and every slice of the
+  pool is rewritten with it, so the scheduler never sees a mix of old and new slices as one complete pool. A pool
+  left half-rewritten by a crash is finished, not restarted;
 - immutable fields (driver, pool name, nodeName) cannot be updated: such a slice is deleted and created anew;
 - order: delete obsolete, update, create.
-Only slices passed in `actual` are ever touched; the caller passes only slices carrying our managed-by label.
+Only slices passed in `actual` are ever touched; the caller passes only slices carrying our instance label, plus
+those of an older release (managed-by label, no instance label) of the pools it renders, which it adopts.
 """
 
 from __future__ import annotations
@@ -120,17 +122,25 @@ def _owners(meta: dict[str, Any]) -> list[tuple[Any, ...]]:
     )
 
 
-def equivalent(desired: dict[str, Any], actual: dict[str, Any], digest: str | None = None) -> bool:
-    """`digest`: the desired devices' digest, when the caller has it already."""
+def same_metadata(desired: dict[str, Any], actual: dict[str, Any]) -> bool:
+    """Our labels present with our values, and the same owner references."""
     dm, am = desired.get("metadata") or {}, actual.get("metadata") or {}
     labels = am.get("labels") or {}
     if any(labels.get(k) != v for k, v in (dm.get("labels") or {}).items()):
         return False
-    if _owners(dm) != _owners(am):
-        return False
+    return _owners(dm) == _owners(am)
+
+
+def same_spec(desired: dict[str, Any], actual: dict[str, Any], digest: str | None = None) -> bool:
+    """The same spec (generation aside). `digest`: the desired devices' digest, when the caller has it already."""
     if comparable_spec(desired.get("spec") or {}) != comparable_spec(actual.get("spec") or {}):
         return False
     return (digest or _digest_of(desired)) == _digest_of(actual)
+
+
+def equivalent(desired: dict[str, Any], actual: dict[str, Any], digest: str | None = None) -> bool:
+    """`digest`: the desired devices' digest, when the caller has it already."""
+    return same_metadata(desired, actual) and same_spec(desired, actual, digest)
 
 
 def _immutable(slice_: dict[str, Any]) -> tuple[Any, ...]:
@@ -169,16 +179,19 @@ def plan_pool(desired: Pool | None, actual: list[dict[str, Any]]) -> list[Action
     obsolete_names = {a["metadata"]["name"] for a in obsolete}
     matched = {n: (d, by_name[n]) for n, d in wanted.items() if n in by_name and n not in obsolete_names}
     to_create = [n for n in wanted if n not in matched]
-    changed = [n for n, (d, a) in matched.items() if not equivalent(d, a, digests[n])]
+    changed = {n for n, (d, a) in matched.items() if not same_spec(d, a, digests[n])}
+    relabel = {n for n, (d, a) in matched.items() if n not in changed and not same_metadata(d, a)}
     top = max((_generation(a) for a in actual), default=None)
 
     actions = [_delete(a) for a in sorted(obsolete, key=lambda s: s["metadata"]["name"])]
     if top is None:
         generation, rewrite = 0, []
     elif not to_create and not obsolete and len(changed) <= 1:
-        # In place: the changed slice, plus any left at an older generation by an interrupted rewrite.
+        # In place: the changed slice, the slices whose labels or owner only differ (the scheduler reads no
+        # metadata, so a new label, e.g. adopting an older release's slices, is no new pool content), plus any left
+        # at an older generation by an interrupted rewrite.
         generation = top
-        rewrite = [n for n, (d, a) in matched.items() if n in changed or _generation(a) != top]
+        rewrite = [n for n, (d, a) in matched.items() if n in changed or n in relabel or _generation(a) != top]
     else:
         generation, rewrite = top + 1, list(matched)
     for name in sorted(rewrite):

@@ -33,9 +33,11 @@ Object name: ``<node>-<pool.name>-<h8>-<i>`` (node-local) or ``<pool.name>-<h8>-
 every character outside ``[a-z0-9]`` becomes ``-``, ``h8`` is 8 hex digits of SHA-256 over
 ``<driver>\\0<published pool name>`` (so drivers and pools never collide), ``i`` is the slice index; the prefix is
 truncated so the whole name stays within 253 characters.  Labels: :data:`MANAGED_BY_LABEL` =
-:data:`MANAGED_BY_VALUE` (the controller's informer selects on it), :data:`MAPPING_LABEL` = the name of the
-(first) mapping that produced the pool, and for node-local slices :data:`NODE_LABEL` =
-:func:`node_label_value` of the node.  Label values that would be invalid are replaced by ``sha256-<16 hex>``.
+:data:`MANAGED_BY_VALUE`, :data:`INSTANCE_LABEL` = the publishing driver instance when the caller names one
+(``instance=``; the controller's informers select on both, so that two instances never touch each other's
+slices), :data:`MAPPING_LABEL` = the name of the (first) mapping that produced the pool, and for node-local slices
+:data:`NODE_LABEL` = :func:`node_label_value` of the node.  Label values that would be invalid are replaced by
+``sha256-<16 hex>``.
 
 Devices
 -------
@@ -95,6 +97,7 @@ __all__ = [
     "SLICES_PATH",
     "MANAGED_BY_LABEL",
     "MANAGED_BY_VALUE",
+    "INSTANCE_LABEL",
     "MAPPING_LABEL",
     "MAX_DEVICES_PER_SLICE",
     "NODE_LABEL",
@@ -120,6 +123,7 @@ MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY_VALUE = "dra-kwok"
 MAPPING_LABEL = "dra-kwok.x-k8s.io/mapping"
 NODE_LABEL = "dra-kwok.x-k8s.io/node"
+INSTANCE_LABEL = "dra-kwok.x-k8s.io/instance"
 MAX_DEVICES_PER_SLICE = 128
 MAX_NAME_LENGTH = 253
 
@@ -288,7 +292,7 @@ def _split(devices: list[dict[str, Any]], requested: int | None) -> tuple[list[l
     return runs, count
 
 
-def _render_pool(config: Config, members: list[Mapping], node: NodeInfo | None) -> Pool:
+def _render_pool(config: Config, members: list[Mapping], node: NodeInfo | None, instance: str | None = None) -> Pool:
     first = members[0]
     template = first.resource_slice
     driver = config.slice_driver(first)
@@ -304,6 +308,8 @@ def _render_pool(config: Config, members: list[Mapping], node: NodeInfo | None) 
     labels = {MANAGED_BY_LABEL: MANAGED_BY_VALUE, MAPPING_LABEL: _label_value(first.name)}
     if node is not None:
         labels[NODE_LABEL] = node_label_value(node.name)
+    if instance is not None:
+        labels[INSTANCE_LABEL] = instance
     labels = dict(sorted(labels.items()))
 
     slices = []
@@ -369,21 +375,23 @@ def _sort_key(pool: Pool) -> tuple[str, str, str]:
     return (pool.node_name or "", pool.driver, pool.name)
 
 
-def render_node(config: Config, node: NodeInfo, *, check: bool = True) -> list[Pool]:
+def render_node(config: Config, node: NodeInfo, *, check: bool = True, instance: str | None = None) -> list[Pool]:
     """The node-local pools of ``node``: every matching node-local mapping applied, sorted by (driver, name)."""
     matching = [m for m in config.mappings if not m.resource_slice.cluster_wide and node_matches(m, node)]
-    pools = sorted((_render_pool(config, group, node) for group in _groups(config, matching)), key=_sort_key)
+    pools = sorted((_render_pool(config, group, node, instance) for group in _groups(config, matching)), key=_sort_key)
     return _check(pools) if check else pools
 
 
-def render_cluster(config: Config, nodes: Iterable[NodeInfo], *, check: bool = True) -> list[Pool]:
+def render_cluster(config: Config, nodes: Iterable[NodeInfo], *, check: bool = True,
+                   instance: str | None = None) -> list[Pool]:
     """The cluster-wide pools whose mapping matches at least one of ``nodes``, sorted by (driver, name)."""
     nodes = list(nodes)
     active = [
         m for m in config.mappings
         if m.resource_slice.cluster_wide and any(node_matches(m, n) for n in nodes)
     ]
-    pools = sorted((_render_pool(config, group, None) for group in _groups(config, active)), key=_sort_key)
+    pools = sorted((_render_pool(config, group, None, instance) for group in _groups(config, active)),
+                   key=_sort_key)
     return _check(pools) if check else pools
 
 

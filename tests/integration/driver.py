@@ -22,6 +22,7 @@ from kubernetes.client.exceptions import ApiException
 
 from dra_kwok.app import App
 from dra_kwok.settings import Settings
+from dra_kwok.slices.render import INSTANCE_LABEL
 from dra_kwok.testing.controlplane import free_port
 from tests.support.helpers import create_node, kwok_node, wait_for
 
@@ -81,9 +82,12 @@ def delete_configmap(api: client.ApiClient, namespace: str, name: str) -> None:
     client.CoreV1Api(api).delete_namespaced_config_map(name, namespace)
 
 
-def slices(api: client.ApiClient, node: str | None = None, driver: str | None = None) -> list[dict]:
-    """Our slices (by label), raw JSON, optionally one node's and one driver's, sorted by name."""
-    kw = {"label_selector": MANAGED, "_preload_content": False}
+def slices(api: client.ApiClient, node: str | None = None, driver: str | None = None,
+           instance: str | None = None) -> list[dict]:
+    """dra-kwok's slices (by label), raw JSON, optionally one node's, one driver's and one instance's, sorted by
+    name."""
+    selector = MANAGED + (f",{INSTANCE_LABEL}={instance}" if instance else "")
+    kw = {"label_selector": selector, "_preload_content": False}
     if node:
         kw["field_selector"] = f"spec.nodeName={node}"
     resp = client.ResourceV1Api(api).list_resource_slice(**kw)

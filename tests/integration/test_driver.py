@@ -214,6 +214,33 @@ def test_hand_deleted_slice_is_recreated_and_hand_edited_slice_restored(api, env
         assert env.slices("a")[0]["spec"]["devices"] == original["spec"]["devices"]
 
 
+@pytest.mark.parametrize("tamper", ["owner-reference-removed", "resource-slice-count-edited"])
+def test_tampering_that_keeps_devices_and_generation_is_restored_on_the_event(api, env, tamper):
+    """#18.6: an edit that leaves the devices and the generation as they were used to pass for the echo of our
+    own last write, whenever that write's response had reached the cache before its watch event did (about 40% of
+    writes), and waited for the next resync. With a 10-minute resync only the watch event can restore it; five
+    rounds, each after a write of ours, so that the unlucky ordering is met."""
+    env.node("a")
+    env.config(mapping("gpu", env.tag))
+    rest = Rest(api)
+    with run_manager(env.cp, env.namespace, resync_period=600) as drv:
+        original = wait_for(lambda: env.slices("a"), message="slices")[0]
+        for round_ in range(1, 6):
+            wait_for(drv.idle, message="converged")
+            edited = env.slices("a")[0]
+            if tamper == "owner-reference-removed":
+                del edited["metadata"]["ownerReferences"]
+            else:
+                edited["spec"]["pool"]["resourceSliceCount"] = 5
+            rest.put(f"{SLICES_PATH}/{original['metadata']['name']}", edited)
+            restored = wait_for(lambda: (s := env.slices("a")[0])["metadata"].get("ownerReferences") ==
+                                original["metadata"]["ownerReferences"] and
+                                s["spec"]["pool"] == original["spec"]["pool"] and s,
+                                timeout=3, message=f"the tampering undone (round {round_})")
+            assert restored["metadata"]["uid"] == original["metadata"]["uid"]
+            assert metric(drv.metrics_text(), "dra_kwok_resourceslice_writes_total", verb="update") == round_
+
+
 def test_a_slice_of_our_name_that_lost_our_label_is_never_taken_over(api, env):
     """Someone removes our managed-by label: the slice is no longer ours. The driver's re-create meets it (409
     AlreadyExists), says so in words, backs off, and never writes to it."""
@@ -278,9 +305,11 @@ def test_examples_produce_slices_the_apiserver_accepts(api, env, example):
                  message="writes")
         assert metric(drv.metrics_text(), "dra_kwok_resourceslice_writes_total", result="error") == 0
         drivers = {config.slice_driver(m) for m in config.mappings}
-        ours = [s for s in slices(api) if s["spec"]["driver"] in drivers]
+        ours = [s for s in slices(api, instance=drv.app.instance) if s["spec"]["driver"] in drivers]
         expected_pools = {m.resource_slice.pool.name for m in config.mappings}
         assert {s["spec"]["pool"]["name"].split("/")[-1] for s in ours} == expected_pools
+        delete_configmap(api, env.namespace, "dra-kwok-configmap")  # the examples share drivers and pool names
+        wait_for(lambda: not slices(api, instance=drv.app.instance), message="this instance's slices removed")
 
 
 def test_probes_and_metrics_answer_with_documented_content(api, env):

@@ -162,6 +162,7 @@ def probed():
     m.on_scrape(lambda: scrapes.append(1))
     run = Running(m)
     wait_for(lambda: get(f"http://127.0.0.1:{health}/healthz")[0] == 200, message="the probe server")
+    wait_for(lambda: metrics in listening_ports(), message="the metrics server")
     yield f"http://127.0.0.1:{health}", f"http://127.0.0.1:{metrics}", state, scrapes
     assert run.stop() == 0
 

@@ -142,6 +142,26 @@ def test_labels_added_by_others_are_kept_and_ours_restored():
     assert actions[0].body["metadata"]["labels"] == {"team": "x", "app.kubernetes.io/managed-by": "dra-kwok"}
 
 
+def test_adopting_every_slice_of_a_pool_by_a_new_label_keeps_the_generation():
+    """The instance label added to the slices of the release before it: metadata only, so every slice is updated
+    in place at the generation it has (no rewrite of the pool for the scheduler), and the uid is not touched."""
+    desired = [body(f"s{i}", [f"d{i}"], count=3) for i in range(3)]
+    for d in desired:
+        d["metadata"]["labels"]["dra-kwok.x-k8s.io/instance"] = "ns.cm"
+    actual = [stored(body(f"s{i}", [f"d{i}"], count=3), generation=4) for i in range(3)]
+    actions = plan_pool(pool(*desired), actual)
+    assert verbs(actions) == [("update", "s0"), ("update", "s1"), ("update", "s2")]
+    assert {a.body["spec"]["pool"]["generation"] for a in actions} == {4}
+    assert all(a.body["metadata"]["labels"]["dra-kwok.x-k8s.io/instance"] == "ns.cm" for a in actions)
+    assert [a.body["metadata"]["resourceVersion"] for a in actions] == ["7", "7", "7"]
+
+
+def test_relabelling_with_two_spec_changes_still_bumps_the_generation():
+    desired = [body(f"s{i}", [f"new{i}"], count=2) for i in range(2)]
+    actual = [stored(body(f"s{i}", [f"d{i}"], count=2)) for i in range(2)]
+    assert {a.body["spec"]["pool"]["generation"] for a in plan_pool(pool(*desired), actual)} == {1}
+
+
 def test_pools_no_longer_desired_are_deleted_and_order_is_global():
     gone = stored(body("old", ["z"], node="n1"))
     gone["spec"]["pool"]["name"] = "n1/old"
