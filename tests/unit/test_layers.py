@@ -25,7 +25,7 @@ ALLOWED = {
                              "dra_kwok.runtime"),
     "dra_kwok.app": ("dra_kwok.controllers", "dra_kwok.runtime", "dra_kwok.settings", "dra_kwok.slices",
                      "dra_kwok.config", "dra_kwok.accept"),
-    "dra_kwok.cli": ("dra_kwok.__version__", "dra_kwok.app", "dra_kwok.settings", "dra_kwok.accept",
+    "dra_kwok.cli": ("dra_kwok.__version__", "dra_kwok.app", "dra_kwok.controllers", "dra_kwok.settings", "dra_kwok.accept",
                      "dra_kwok.slices", "dra_kwok.config", "dra_kwok.runtime"),
     "dra_kwok.__main__": ("dra_kwok.cli",),
     "dra_kwok.testing": ("dra_kwok.testing", "dra_kwok.slices", "dra_kwok.config", "dra_kwok.runtime"),
