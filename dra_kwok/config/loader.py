@@ -69,6 +69,7 @@ MAX_EXPANDED_NODES = 100_000
 CONFIG_KEY = "config.yaml"
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_STR_TAG = "tag:yaml.org,2002:str"
 _SPECIAL_KEY_TAGS = (_MERGE_TAG, "tag:yaml.org,2002:value")  # keys PyYAML's flatten_mapping rewrites
 
 # Fields a 1.34 apiserver drops unless an alpha feature gate is on: a publisher that sends them would see
@@ -217,6 +218,8 @@ class _Strict:
                 self._depth -= 1
 
     def construct_object(self, node: Node, deep: bool = False) -> Any:
+        if node.tag == _STR_TAG and node.__class__ is ScalarNode:  # most nodes: skip the generic machinery
+            return self.construct_scalar(node)
         try:
             return super().construct_object(node, deep=deep)
         except (ValueError, TypeError, AttributeError, LookupError, ArithmeticError) as exc:
@@ -232,7 +235,7 @@ class _Strict:
             ) from None
 
     def construct_scalar(self, node: Node) -> Any:  # type: ignore[override]
-        value = super().construct_scalar(node)  # type: ignore[arg-type]
+        value = node.value if node.__class__ is ScalarNode else super().construct_scalar(node)  # type: ignore[arg-type]
         if isinstance(value, str) and _SURROGATE.search(value):  # only \u escapes make these
             try:  # join pairs, as JSON means them (PyYAML decodes each \u escape alone)
                 value = value.encode("utf-16-le", "surrogatepass").decode("utf-16-le")
