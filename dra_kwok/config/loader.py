@@ -253,24 +253,29 @@ class _Strict:
             for key_node, _ in node.value:
                 if key_node.tag == _MERGE_TAG:
                     continue
-                key = self.construct_object(key_node, deep=True)
-                try:
-                    marker = (type(key), key)
-                    hash(marker)
-                except TypeError:
-                    raise ConstructorError(
-                        "while constructing a mapping", node.start_mark, "found unhashable key", key_node.start_mark
-                    ) from None
-                if marker in seen:
-                    raise ConstructorError(
-                        "while constructing a mapping",
-                        node.start_mark,
-                        f"found duplicate key {key!r} (first on line {seen[marker].line + 1 + self.line_offset}); "
-                        "YAML would silently keep only the last one",
-                        key_node.start_mark,
-                    )
-                seen[marker] = key_node.start_mark
+                self._new_key(node, key_node, seen)
         return super().construct_mapping(node, deep=deep)  # type: ignore[arg-type]
+
+    def _new_key(self, node: MappingNode, key_node: Node, seen: dict[Any, Mark]) -> Any:
+        """The key of ``key_node``, refused if unhashable or already in ``seen`` (then recorded there)."""
+        key = self.construct_object(key_node, deep=True)
+        try:
+            marker = (type(key), key)
+            hash(marker)
+        except TypeError:
+            raise ConstructorError(
+                "while constructing a mapping", node.start_mark, "found unhashable key", key_node.start_mark
+            ) from None
+        if marker in seen:
+            raise ConstructorError(
+                "while constructing a mapping",
+                node.start_mark,
+                f"found duplicate key {key!r} (first on line {seen[marker].line + 1 + self.line_offset}); "
+                "YAML would silently keep only the last one",
+                key_node.start_mark,
+            )
+        seen[marker] = key_node.start_mark
+        return key
 
     def construct_positioned_map(self, node: MappingNode) -> Iterable[dict[Any, Any]]:
         data: dict[Any, Any] = {}
@@ -294,23 +299,8 @@ class _Strict:
         seen: dict[Any, Mark] = {}
         marks: dict[Any, Mark] = {}
         for key_node, value_node in node.value:
-            key = self.construct_object(key_node, deep=True)
-            try:
-                marker = (type(key), key)
-                hash(marker)
-            except TypeError:
-                raise ConstructorError(
-                    "while constructing a mapping", node.start_mark, "found unhashable key", key_node.start_mark
-                ) from None
-            if marker in seen:
-                raise ConstructorError(
-                    "while constructing a mapping",
-                    node.start_mark,
-                    f"found duplicate key {key!r} (first on line {seen[marker].line + 1 + self.line_offset}); "
-                    "YAML would silently keep only the last one",
-                    key_node.start_mark,
-                )
-            seen[marker] = marks[key] = key_node.start_mark
+            key = self._new_key(node, key_node, seen)
+            marks[key] = key_node.start_mark
             data[key] = self.construct_object(value_node)
         return marks
 
