@@ -81,3 +81,11 @@ demo: deps binaries ## the main job on an embedded local cluster: KWOK nodes, fa
 
 demo-down: ## stop the demo's driver and control plane
 	@$(PYTHON) -m dra_kwok.testing.demo down
+
+# ---------------------------------------------------------------------------------------------------- bench-validate
+# bench/validate_bench.py: CPU and wall seconds per phase of one verdict on generated inputs (no cluster needed).
+VALIDATE_BENCH_ARGS ?= --repeat 3
+
+.PHONY: bench-validate
+bench-validate: ## time a config verdict per phase: 1 MiB/2,300-mapping ConfigMap, 10 MiB file, alias amplification
+	$(PYTHON) bench/validate_bench.py $(VALIDATE_BENCH_ARGS)

@@ -69,8 +69,8 @@ MAX_COUNT = 100_000
 # What one render may hold (#19.1): the node-local mappings that could all match one node, and the cluster-wide
 # mappings together, each at most this many devices and attributes + capacities.  Measured (tracemalloc over
 # render_node + plan): ~0.6 KB per device + ~0.25 KB per attribute or capacity, so one render at the limits holds
-# ~22 MiB; the Deployment's 256Mi limit takes `--workers` (4) such renders plus the driver's ~70 MiB baseline with
-# ~40 % headroom (README, "Memory budget"; tests/integration/test_memory_budget.py runs it).
+# ~22 MiB; with `--workers` (4) such renders at once the driver peaked at 201 MiB RSS on 50 nodes, under the
+# Deployment's 256Mi (README, "Memory budget"; tests/integration/test_memory_budget.py runs it).
 MAX_DEVICES_PER_NODE = 20_000
 MAX_ENTRIES_PER_NODE = 40_000
 MAX_SLICES_PER_POOL = 1000
