@@ -281,7 +281,7 @@ class _Strict:
         data: dict[Any, Any] = {}
         self.node_marks[id(data)] = node.start_mark
         yield data
-        if not any(key_node.tag in _SPECIAL_KEY_TAGS for key_node, _ in node.value):
+        if isinstance(node, MappingNode) and not any(k.tag in _SPECIAL_KEY_TAGS for k, _ in node.value):
             self.key_marks[id(data)] = self._fill_map(node, data)
             return
         data.update(self.construct_mapping(node))  # merge keys ('<<') or '=': PyYAML's flattening first

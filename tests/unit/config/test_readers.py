@@ -106,3 +106,11 @@ def test_gc_resumes_after_a_verdict_and_stays_off_if_it_was_off() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_a_scalar_tagged_as_a_map_or_seq_is_refused_by_both_readers(monkeypatch: pytest.MonkeyPatch) -> None:
+    for text in ("!!map ---", "a: !!map x\n", "a: !!seq x\n"):
+        fast = _outcome(text, "t")
+        monkeypatch.setattr(loader, "_StrictCLoader", None)
+        assert _outcome(text, "t") == fast and fast[0] == "ParseError", text  # type: ignore[index]
+        monkeypatch.undo()
