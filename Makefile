@@ -140,3 +140,12 @@ lock: ## regenerate requirements.lock (exact versions + hashes for the image) fr
 	 CUSTOM_COMPILE_COMMAND="make lock" "$${python[@]}" -m piptools compile --quiet --generate-hashes --allow-unsafe \
 	   --build-deps-for=wheel --strip-extras --no-emit-index-url --no-emit-find-links \
 	   --output-file=requirements.lock "$${lock_args[@]}" setup.cfg
+
+# ---------------------------------------------------------------------------------------------------- bench-validate
+# bench/validate_bench.py: CPU and wall seconds per phase of one verdict on generated inputs (no cluster needed).
+VALIDATE_BENCH_ARGS ?= --repeat 3
+export VALIDATE_BENCH_ARGS
+
+.PHONY: bench-validate
+bench-validate: ## time a config verdict per phase: 1 MiB/2,300-mapping ConfigMap, 10 MiB file, alias amplification
+	@$(ARGV); read -ra args <<<"$$VALIDATE_BENCH_ARGS"; "$${python[@]}" bench/validate_bench.py "$${args[@]}"

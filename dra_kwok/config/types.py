@@ -13,12 +13,21 @@ Why these shapes:
 
 Nothing here validates: :func:`dra_kwok.config.loader.load_config` checks *structure* (field names and
 types) and :func:`dra_kwok.config.validation.validate` checks *rules* (name formats, limits).
+
+dataclasses-json stays the model's (de)serialisation API (``Config.from_dict`` / ``to_dict``), but its
+``from_dict`` re-derives every class's type hints for every object it decodes (``get_type_hints`` compiles the
+annotations again each time): 30,000 devices cost about 9 s.  The loader has already checked every field's
+name and type, so it decodes with :func:`decode`, which reads the same dataclasses-json metadata (letter case,
+``field_name`` overrides) once per class and then only calls constructors: linear, about 100 times faster,
+and equal by value to ``from_dict`` (a unit test compares both on the examples and the corpus).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from dataclasses import dataclass, field
-from typing import Any, Optional, cast
+from typing import Any, Callable, Optional, cast
 
 from dataclasses_json import LetterCase, config, dataclass_json
 
@@ -33,6 +42,7 @@ __all__ = [
     "NodeSelectorTerm",
     "PoolTemplate",
     "ResourceSliceTemplate",
+    "decode",
 ]
 
 
@@ -173,3 +183,71 @@ class Config:
         """The driver a mapping publishes under: its own if set, else the config's."""
         own = mapping.resource_slice.driver
         return own if own is not None else self.driver
+
+
+# ------------------------------------------------------------------------------------------------------
+# The loader's fast path: checked plain data -> dataclasses, with a decoder per type built once.
+
+_Decoder = Callable[[Any], Any]
+_DECODERS: dict[Any, _Decoder] = {}
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _decoder(tp: Any) -> _Decoder:
+    """The decoder of type ``tp`` (a model dataclass, ``tuple[X, ...]``, ``dict[str, X]``, ``Optional[X]`` or a
+    scalar), built once and cached."""
+    found = _DECODERS.get(tp)
+    if found is not None:
+        return found
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        decoder = _dataclass_decoder(tp)
+    elif origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        item = _decoder(args[0])
+        decoder = (lambda v: tuple(v)) if item is _identity else (lambda v: tuple(item(x) for x in v))
+    elif origin is dict:
+        value = _decoder(args[1])
+        decoder = (lambda v: dict(v)) if value is _identity else (lambda v: {k: value(x) for k, x in v.items()})
+    elif origin is typing.Union and type(None) in args and len(args) == 2:
+        inner = _decoder(next(a for a in args if a is not type(None)))
+        decoder = inner if inner is _identity else (lambda v: None if v is None else inner(v))
+    elif tp in (str, int, bool, Any):
+        decoder = _identity
+    else:  # pragma: no cover - a new field type must be taught here (the equality test would fail first)
+        raise TypeError(f"no fast decoder for {tp!r}")
+    _DECODERS[tp] = decoder
+    return decoder
+
+
+def _dataclass_decoder(cls: type) -> _Decoder:
+    """Field map of ``cls``: (key as written, Python name, decoder), keys as dataclasses-json names them."""
+    hints = typing.get_type_hints(cls)
+    case = getattr(cls, "dataclass_json_config", None) or {}
+    default_case = case.get("letter_case") or _identity
+    plan = []
+    for f in dataclasses.fields(cls):
+        override = f.metadata.get("dataclasses_json", {}).get("letter_case")
+        key = override(f.name) if override is not None else default_case(f.name)
+        plan.append((key, f.name, _decoder(hints[f.name])))
+
+    def decode_one(value: Any) -> Any:
+        if isinstance(value, cls):
+            return value
+        kwargs = {}
+        for key, name, decode_field in plan:
+            if key in value:
+                item = value[key]
+                kwargs[name] = None if item is None else decode_field(item)
+        return cls(**kwargs)
+
+    return decode_one
+
+
+def decode(cls: type[Any], data: dict[str, Any]) -> Any:
+    """``cls.from_dict(data)`` for plain data the loader has already checked (known keys, right types), without
+    dataclasses-json's per-object type-hint evaluation.  Missing fields take their defaults; unknown keys are
+    ignored, as ``from_dict`` does."""
+    return _decoder(cls)(data)

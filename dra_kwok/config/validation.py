@@ -54,6 +54,8 @@ __all__ = [
     "FieldError",
     "MAX_ATTRIBUTES_AND_CAPACITIES",
     "MAX_COUNT",
+    "MAX_DEVICES_PER_NODE",
+    "MAX_ENTRIES_PER_NODE",
     "MAX_DEVICES_PER_SLICE",
     "MAX_SLICES_PER_POOL",
     "MAX_STRING_LENGTH",
@@ -64,6 +66,13 @@ MAX_DEVICES_PER_SLICE = 128
 MAX_ATTRIBUTES_AND_CAPACITIES = 32
 MAX_STRING_LENGTH = 64
 MAX_COUNT = 100_000
+# What one render may hold (#19.1): the node-local mappings that could all match one node, and the cluster-wide
+# mappings together, each at most this many devices and attributes + capacities.  Measured (tracemalloc over
+# render_node + plan): ~0.6 KB per device + ~0.25 KB per attribute or capacity, so one render at the limits holds
+# ~22 MiB; with `--workers` (4) such renders at once the driver peaked at 201 MiB RSS on 50 nodes, under the
+# Deployment's 256Mi (README, "Memory budget"; tests/integration/test_memory_budget.py runs it).
+MAX_DEVICES_PER_NODE = 20_000
+MAX_ENTRIES_PER_NODE = 40_000
 MAX_SLICES_PER_POOL = 1000
 MAX_POOL_NAME_LENGTH = 253
 MAX_LOCAL_POOL_NAME_LENGTH = MAX_POOL_NAME_LENGTH - ASSUMED_NODE_NAME_LENGTH - 1  # room for "<node>/"
@@ -371,6 +380,32 @@ def validate(config: Config) -> list[FieldError]:
         # bounds the work (and memory) that rendering this config costs the driver on every node
         report.error("mappings", f"the mappings publish {total} devices in all; at most {MAX_COUNT} are allowed "
                      "(a node, and the driver, must be able to hold them): lower the counts")
+    if not errors_only(report.items):
+        _check_render_size(report, config)
     return report.items
+
+
+def _check_render_size(report: Report, config: Config) -> None:
+    """The most one render can hold: every node-local mapping matching one node (the worst case), and all the
+    cluster-wide mappings (rendered together)."""
+    for cluster_wide, what in ((False, "node-local mappings could give one node (if all of them match it)"),
+                               (True, "cluster-wide mappings publish")):
+        devices = entries = 0
+        for mapping in config.mappings:
+            if mapping.resource_slice.cluster_wide != cluster_wide:
+                continue
+            for device in mapping.resource_slice.devices:
+                count = device.count if isinstance(device.count, int) and device.count > 0 else 1
+                devices += count
+                entries += count * (len(device.attributes) + len(device.capacity))
+        where = "per node" if not cluster_wide else "in cluster-wide pools"
+        fix = ("so that the driver stays within its memory limit (README, \"Memory budget\"): lower the counts or "
+               "split the mappings so fewer of them match one node" if not cluster_wide else
+               "so that the driver stays within its memory limit (README, \"Memory budget\"): lower the counts")
+        if devices > MAX_DEVICES_PER_NODE:
+            report.error("mappings", f"the {what} {devices} devices; at most {MAX_DEVICES_PER_NODE} {where}, {fix}")
+        elif entries > MAX_ENTRIES_PER_NODE:
+            report.error("mappings", f"the {what} {entries} attributes and capacities (over {devices} devices); at "
+                         f"most {MAX_ENTRIES_PER_NODE} {where}, {fix}")
 
 

@@ -29,11 +29,36 @@ from dra_kwok.accept import Rejected, accept
 from dra_kwok.config.types import Config
 from dra_kwok.controllers.metrics import DriverMetrics
 from dra_kwok.controllers.store import Store
-from dra_kwok.runtime.events import EventRecorder
+from dra_kwok.runtime.events import MAX_MESSAGE, EventRecorder
 from dra_kwok.runtime.informer import EventHandler, Informer
 from dra_kwok.runtime.log import get_logger
 
 log = get_logger("controller.configmap")
+
+
+MAX_REPORTED_ERRORS = 20
+MAX_REPORTED_ERROR_LENGTH = 400
+_EVENT_PREFIX = "Invalid config.yaml, keeping the last valid configuration: "
+
+
+def cap_errors(errors: list[str], max_chars: int | None = None) -> list[str]:
+    """What a log line or a Warning Event carries: the first MAX_REPORTED_ERRORS errors (fewer if ``max_chars``,
+    joined with "; ", would be exceeded), each cut to MAX_REPORTED_ERROR_LENGTH characters, then "and N more".
+    2,300 errors made a 464 KB log line, and a 10 MiB value a 10 MiB one; `dra-kwok validate` on the same text
+    prints every error in full."""
+    cut = [e if len(e) <= MAX_REPORTED_ERROR_LENGTH else f"{e[:MAX_REPORTED_ERROR_LENGTH]}... ({len(e)} characters)"
+           for e in errors[:MAX_REPORTED_ERRORS]]
+    shown: list[str] = []
+    room = max_chars if max_chars is not None else float("inf")
+    for error in cut:
+        rest = len(errors) - len(shown) - 1
+        more = len(f"; and {rest} more; run `dra-kwok validate` for the full list") if rest else 0
+        if shown and sum(len(e) + 2 for e in shown) + len(error) + more > room:
+            break
+        shown.append(error)
+    if len(errors) > len(shown):
+        shown.append(f"and {len(errors) - len(shown)} more; run `dra-kwok validate` for the full list")
+    return shown
 
 
 def parse_and_validate(text: str | bytes, source: str) -> Config:
@@ -58,7 +83,8 @@ class _Accepting:
         except Rejected as err:
             self.last_error = err.errors
             self.metrics.config_valid.set(0)
-            log.error("Rejected invalid configuration, keeping the last valid one", source=source, errors=err.errors)
+            log.error("Rejected invalid configuration, keeping the last valid one", source=source,
+                      error_count=len(err.errors), errors=cap_errors(err.errors))
             on_reject(err.errors)
             return False
         self.last_error = None
@@ -152,8 +178,8 @@ class ConfigMapController(_Accepting):
         manifest = json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "data": cm.get("data") or {}})
 
         def warn(errors: list[str]) -> None:
-            self._record(meta, "InvalidConfig", "Invalid config.yaml, keeping the last valid configuration: "
-                         + "; ".join(errors))
+            self._record(meta, "InvalidConfig",
+                         _EVENT_PREFIX + "; ".join(cap_errors(errors, MAX_MESSAGE - len(_EVENT_PREFIX))))
 
         self.accept(manifest, source, warn)
 
