@@ -21,6 +21,7 @@ is :func:`dra_kwok.accept.validate`.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from dra_kwok.config.errors import FieldError, Report, errors_only
@@ -66,6 +67,8 @@ MAX_DEVICES_PER_SLICE = 128
 MAX_ATTRIBUTES_AND_CAPACITIES = 32
 MAX_STRING_LENGTH = 64
 MAX_COUNT = 100_000
+MAX_QUANTITY_EXPONENT = 10_000
+_EXPONENT = re.compile(r"[eE]([+-]?[0-9]+)$")
 # What one render may hold (#19.1): the node-local mappings that could all match one node, and the cluster-wide
 # mappings together, each at most this many devices and attributes + capacities.  Measured (tracemalloc over
 # render_node + plan): ~0.6 KB per device + ~0.25 KB per attribute or capacity, so one render at the limits holds
@@ -188,7 +191,7 @@ def _check_capacity_value(report: Report, text: Any, path: str) -> None:
         report.error(path, f"expected a quantity string, got {type(text).__name__}")
         return
     try:
-        parse_quantity(text)
+        quantity = parse_quantity(text)
     except QuantityError as exc:
         suggestions = suggest_quantity(text)
         hint = ""
@@ -197,6 +200,17 @@ def _check_capacity_value(report: Report, text: Any, path: str) -> None:
             if text.rstrip().endswith(("B", "b")):
                 hint = "; Kubernetes quantities have no 'B' (bytes) unit" + hint
         report.error(path, f"invalid quantity {text!r} ({exc}){hint}")
+        return
+    written = _EXPONENT.search(text.strip())
+    if abs(quantity.exponent) > MAX_QUANTITY_EXPONENT or (written and abs(int(written[1])) > MAX_QUANTITY_EXPONENT):
+        # the apiserver computes such a value in full (10^999999999 is a number of a billion digits): a write of
+        # it was not answered within 30 s, and stalls the driver and loads the apiserver
+        report.error(path, f"quantity {text!r}: an exponent beyond ±{MAX_QUANTITY_EXPONENT}; at most "
+                     f"10^{MAX_QUANTITY_EXPONENT} is allowed (the apiserver computes the value in full)")
+    elif not quantity.stored_exactly:
+        report.warning(path, f"the apiserver stores {text!r} as {quantity.canonical!r} (its canonical form has no "
+                       f"suffix for this power of ten), a different value; write it as "
+                       f"{format(quantity.unscaled)}e{quantity.exponent} to keep it")
 
 
 def _check_device(report: Report, device: DeviceTemplate, path: str, cluster_wide: bool, driver: str) -> None:

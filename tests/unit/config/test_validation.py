@@ -433,6 +433,22 @@ def test_valid_quantities(value: str) -> None:
     assert errors(config(mapping(devices=[device(capacity={"memory": value})]))) == {}
 
 
+@pytest.mark.parametrize("value", ["1e999999999", "1e2147483648", "1e10001", "1e-10010"])
+def test_quantities_the_apiserver_computes_for_ever_are_refused(value: str) -> None:
+    """A create with 1e999999999 was not answered within 30 s by a real apiserver (it computes the value in full)."""
+    path, message = only_error(config(mapping(devices=[device(capacity={"memory": value})])))
+    assert path == f"{D0}.capacity[memory].value" and "at most 10^10000 is allowed" in message
+
+
+def test_a_quantity_the_apiserver_would_change_is_a_warning_with_the_fix() -> None:
+    cfg = config(mapping(devices=[device(capacity={"memory": "1000E"})]))
+    assert errors(cfg) == {}
+    assert warnings(cfg) == {f"{D0}.capacity[memory].value": "the apiserver stores '1000E' as '1' (its canonical form "
+                             "has no suffix for this power of ten), a different value; write it as 1e21 to keep it"}
+    assert warnings(config(mapping(devices=[device(capacity={"memory": "1e21"})]))) == {}
+    assert errors(config(mapping(devices=[device(capacity={"memory": "1e1000"})]))) == {}  # stored as 10e999
+
+
 # -- placeholders ----------------------------------------------------------------------------------------
 
 
