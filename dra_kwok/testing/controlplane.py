@@ -69,22 +69,23 @@ def cache_dir() -> Path:
     return Path(root)
 
 
-def etcd_version() -> str:
-    """The etcd `hack/etcd/build.sh` builds: the version of go.etcd.io/etcd/server/v3 pinned in hack/etcd/go.mod."""
+def _pinned_version(go_mod: Path, module: str, default: str) -> str:
+    """The version of `module` that a hack/*/go.mod requires (what its build.sh builds)."""
     try:
-        match = re.search(r"^require go\.etcd\.io/etcd/server/v3 v(\S+)$", ETCD_GO_MOD.read_text(), re.M)
+        match = re.search(rf"^require {re.escape(module)} v(\S+)$", go_mod.read_text(), re.M)
     except OSError:
         match = None
-    return match[1] if match else "3.6.5"
+    return match[1] if match else default
+
+
+def etcd_version() -> str:
+    """The etcd `hack/etcd/build.sh` builds: the version of go.etcd.io/etcd/server/v3 pinned in hack/etcd/go.mod."""
+    return _pinned_version(ETCD_GO_MOD, "go.etcd.io/etcd/server/v3", "3.6.5")
 
 
 def kwok_version() -> str:
     """The KWOK `hack/kwok/build.sh` builds: the version of sigs.k8s.io/kwok pinned in hack/kwok/go.mod."""
-    try:
-        match = re.search(r"^require sigs\.k8s\.io/kwok v(\S+)$", KWOK_GO_MOD.read_text(), re.M)
-    except OSError:
-        match = None
-    return match[1] if match else "0.8.0"
+    return _pinned_version(KWOK_GO_MOD, "sigs.k8s.io/kwok", "0.8.0")
 
 
 def kwok_dir() -> Path:
