@@ -27,13 +27,14 @@ NOT_READY_TAINT = "node.kubernetes.io/not-ready"
 
 def kwok_node(name: str, labels: dict[str, str] | None = None, kwok: bool = True,
               instance_type: str = "c-4x-amd64-linux") -> dict:
-    """A Node body; kwok=False gives an ordinary node (no annotation, no KWOK label or taint), which KWOK ignores."""
+    """A Node body; kwok=False gives an ordinary node (no annotation, no KWOK label or taint), which KWOK ignores.
+    `labels` win over the defaults (a test's `type: gpu` replaces KWOK's `type: kwok`)."""
+    kwok_labels = {KWOK_ANNOTATION: "fake", "type": "kwok"} if kwok else {}
     meta: dict = {"name": name, "labels": {INSTANCE_TYPE_LABEL: instance_type, "kubernetes.io/hostname": name,
-                                           **(labels or {})}}
+                                           **kwok_labels, **(labels or {})}}
     spec: dict = {"providerID": f"kwok://{name}"}
     if kwok:
         meta["annotations"] = {KWOK_ANNOTATION: "fake"}
-        meta["labels"].update({KWOK_ANNOTATION: "fake", "type": "kwok"})
         spec["taints"] = [dict(KWOK_TAINT)]
     return {"apiVersion": "v1", "kind": "Node", "metadata": meta, "spec": spec}
 

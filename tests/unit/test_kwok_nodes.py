@@ -18,6 +18,10 @@ def test_kwok_node_is_the_documented_kwok_node_with_an_instance_type():
     assert "status" not in node  # KWOK writes it, nobody else
 
 
+def test_the_callers_labels_win():
+    assert kwok_node("n1", {"type": "gpu"})["metadata"]["labels"]["type"] == "gpu"
+
+
 def test_the_examples_toleration_matches_the_taint():
     [taint] = kwok_node("n1")["spec"]["taints"]
     assert KWOK_TOLERATION == {**taint, "operator": "Equal"}
