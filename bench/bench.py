@@ -12,6 +12,9 @@ of the per-round ratios, so that load drifting on a shared machine hits both sid
   3. change     the ConfigMap's attribute is changed in every mapping; clock until every slice carries it.
   4. node-add   --add-nodes nodes created one at a time at --add-rate per second; per node, time from the Node
                 create returning to all of its slices seen through the watch.
+  4b. burst     (--burst N) N nodes created at once (--burst-threads concurrent creates), KWOK making each Ready
+                as it would in a user's cluster; per node, time from its create returning to all of its slices seen
+                through the watch; p50/p99/max and the time until every node had its slices.
   5. idle       the driver is restarted with --resync-period R and, after its first full pass, left alone for 5 R: API requests by
                 verb and resource (apiserver and driver metrics), writes, LISTs, CPU per resync.
   6. profile    (--profile) slices and ConfigMap removed, the driver started under cProfile in every thread
@@ -74,6 +77,7 @@ from dra_kwok.slices.render import (  # noqa: E402
     render,
 )
 from dra_kwok.testing.controlplane import ControlPlane, find_binary, free_port  # noqa: E402
+from dra_kwok.testing.kwok import kwok_node  # noqa: E402
 
 MANAGED = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
 DRIVER = "gpu.bench.dra-kwok.example.com"
@@ -85,6 +89,8 @@ MiB = 2**20
 # The goals of issue 7, stated beside the measurements.
 GOAL_RATIO = 1.3
 GOAL_NODE_ADD_P99 = 1.0
+#: issue #17: nodes created at once, with default flags: 500 -> per-node p99 <= 1 s, 5,000 -> p99 <= 5 s
+GOAL_BURST_P99 = ((500, 1.0), (5000, 5.0))
 GOAL_RSS_MIB = 150
 
 
@@ -119,17 +125,9 @@ def config_text(mappings: int, devices: int, model: str) -> str:
 
 
 def node_body(name: str) -> dict:
-    """A KWOK node as Karpenter's KWOK provider makes it (annotation and label kwok.x-k8s.io/node=fake)."""
-    return {
-        "apiVersion": "v1", "kind": "Node",
-        "metadata": {
-            "name": name,
-            "annotations": {"kwok.x-k8s.io/node": "fake"},
-            "labels": {"kwok.x-k8s.io/node": "fake", INSTANCE_TYPE_LABEL: INSTANCE_TYPE, "kubernetes.io/hostname": name,
-                       "dra-kwok-bench": "true"},
-        },
-        "spec": {"providerID": f"kwok://{name}"},
-    }
+    """A KWOK node as KWOK documents it (annotation, label and taint kwok.x-k8s.io/node=fake, label type=kwok) with
+    Karpenter's instance type; the KWOK controller the run starts makes it Ready and heartbeats it."""
+    return kwok_node(name, {"dra-kwok-bench": "true"}, instance_type=INSTANCE_TYPE)
 
 
 def node_info(node: dict) -> NodeInfo:
@@ -342,7 +340,8 @@ class Bench:
         # The same client construction as the driver's (same connection pool, same raw-JSON path).
         self.api = new_api_client(str(cp.kubeconfig))
         self.rest = Rest(self.api)
-        self.pids = {"kube-apiserver": cp.components["kube-apiserver"].pid, "etcd": cp.components["etcd"].pid}
+        self.pids = {"kube-apiserver": cp.components["kube-apiserver"].pid, "etcd": cp.components["etcd"].pid,
+                     "kwok": cp.components["kwok"].pid}
         self.result["versions"] = versions(str(REPO), self.rest.get("/version").get("gitVersion"),
                                            find_binary("etcd"))
         try:
@@ -366,7 +365,8 @@ class Bench:
         self.result["parameters"].update(
             nodes=a.nodes, mappings=a.mappings, devices_per_node_per_mapping=a.devices, workers=a.workers,
             resync_period_idle=a.resync_period, resync_period_other_phases=a.run_resync_period,
-            add_nodes=a.add_nodes, add_rate=a.add_rate, repeat=a.repeat, profile=a.profile,
+            add_nodes=a.add_nodes, add_rate=a.add_rate, burst=a.burst, burst_threads=a.burst_threads,
+            repeat=a.repeat, profile=a.profile,
             slices=len(self.bodies_v1), slices_per_node=self.slices_per_node,
             devices_per_slice=max(devices_per_slice) if devices_per_slice else 0,
             slice_body_bytes=len(json.dumps(self.bodies_v1[0])) if self.bodies_v1 else 0,
@@ -533,6 +533,54 @@ class Bench:
             f"max {out['max_seconds']}s, missing {missing}, writes {out['writes']}")
         return out
 
+    # ---------------------------------------------------------------- burst
+    def burst(self, d: Driver) -> dict:
+        """--burst nodes created at once (as Karpenter scaling a NodePool does); per-node latency to its slices.
+        One tracker for all the slices (per-event cost independent of N), per node the last of its slices' hits."""
+        a = self.args
+        s0 = d.samples()
+        meter = self._meter(d)
+        names = [f"bench-burst-{i:05d}" for i in range(a.burst)]
+        by_node = {n: {b["metadata"]["name"] for b in slice_bodies(self.config_v2, [node_info(node_body(n))])}
+                   for n in names}
+        tracker = self.watcher.track(Tracker(set().union(*by_node.values())))
+        returned: dict[str, float] = {}
+
+        def create(name: str) -> dict:
+            node = self.rest.post("/api/v1/nodes", node_body(name))
+            returned[name] = time.monotonic()
+            return node
+
+        log(f"burst: {a.burst} nodes at once ({a.burst_threads} concurrent creates)")
+        start = time.monotonic()
+        with ThreadPoolExecutor(a.burst_threads) as pool:
+            created = list(pool.map(create, names))
+        sent = time.monotonic() - start
+        tracker.wait(max(120.0, a.burst * 0.1))
+        cpu = meter.delta()
+        self.watcher.untrack(tracker)
+        lat, missing = [], 0
+        for name, slices in by_node.items():
+            hits = [tracker.hits.get(s) for s in slices]
+            if all(h is not None for h in hits):
+                lat.append(max(hits) - returned[name])  # type: ignore[type-var]
+            else:
+                missing += 1
+        self.nodes += [node_info(n) for n in created]
+        self.expected |= set(tracker.hits) | tracker.pending
+        all_done = (tracker.last() - start) if tracker.done.is_set() else None
+        d.wait_quiet()
+        out = {"nodes": a.burst, "create_threads": a.burst_threads, "create_seconds": round(sent, 3),
+               "all_slices_seconds": round(all_done, 3) if all_done is not None else None, "missing": missing,
+               "cpu_seconds": cpu, **driver_delta(s0, d.samples())}
+        for q in (50, 90, 99):
+            out[f"p{q}_seconds"] = round(percentile(lat, q), 4)
+        out["max_seconds"] = round(max(lat), 4) if lat else None
+        log(f"burst: creates took {sent:.2f}s; every node had its slices after {out['all_slices_seconds']}s; "
+            f"per node p50 {out['p50_seconds']}s p99 {out['p99_seconds']}s max {out['max_seconds']}s, "
+            f"missing {missing}, writes {out['writes']}")
+        return out
+
     # ---------------------------------------------------------------- idle
     def idle(self) -> dict:
         """A fresh driver with --resync-period R, once its first full pass is done, left alone for 5 R."""
@@ -565,8 +613,9 @@ class Bench:
         dd = driver_delta(s0, s1)
         passes = dd["reconciles"] / keys
         mem = d.memory()
+        # what the driver may send (KWOK's node status patches and lease renewals are its own, not the driver's)
         driver_api = {k: v for k, v in api.items()
-                      if k.split(" ", 1)[1].split("/")[0] in ("resourceslices", "nodes", "configmaps", "events")}
+                      if k.split(" ", 1)[1] in ("resourceslices", "nodes", "configmaps", "events")}
         out = {
             "resync_period": period, "window_seconds": round(window, 2), "keys_per_resync": keys,
             "full_passes": round(passes, 2), **dd,
@@ -638,8 +687,8 @@ class Bench:
         cp = ControlPlane()
         try:
             t0 = time.monotonic()
-            cp.start()
-            log(f"control plane up in {time.monotonic() - t0:.1f}s at {cp.url}")
+            cp.start(kwok=True)  # KWOK manages every node the run creates: its heartbeats are part of the load
+            log(f"control plane and KWOK up in {time.monotonic() - t0:.1f}s at {cp.url}")
             self.setup(cp)
             rounds = self.result["phases"]["rounds"] = []
             d = None
@@ -655,6 +704,8 @@ class Bench:
                     self.reset(d)
             if a.add_nodes > 0:
                 self.result["phases"]["node_add"] = self.node_add(d)
+            if a.burst > 0:
+                self.result["phases"]["burst"] = self.burst(d)
             mem = d.memory()
             stopped = d.stop()
             self.result["phases"]["main_driver"] = {"peak_rss_bytes": mem.get("VmHWM"), "rss_bytes": mem.get("VmRSS"),
@@ -846,6 +897,15 @@ def table(r: dict) -> str:
                         f"p50 {add['p50_seconds']:.3f} s, p90 {add['p90_seconds']:.3f} s, **p99 {add['p99_seconds']:.3f} s**, "
                         f"max {add['max_seconds']:.3f} s" + (f", {add['missing']} missing" if add["missing"] else ""),
                         f"p99 ≤ {GOAL_NODE_ADD_P99:g} s", _ok(add["p99_seconds"] <= GOAL_NODE_ADD_P99 and not add["missing"])))
+    burst = ph.get("burst")
+    if burst:
+        goal = next((g for n, g in GOAL_BURST_P99 if burst["nodes"] <= n), None)
+        rows.insert(2, (f"Burst: {burst['nodes']} nodes at once (KWOK running; driver --workers {p['workers']})",
+                        f"p50 {burst['p50_seconds']:.3f} s, **p99 {burst['p99_seconds']:.3f} s**, max "
+                        f"{burst['max_seconds']:.3f} s; creates {burst['create_seconds']:.2f} s, every node's slices "
+                        f"after {burst['all_slices_seconds']} s" + (f", {burst['missing']} missing" if burst["missing"] else ""),
+                        f"p99 ≤ {goal:g} s" if goal else "—",
+                        _ok(burst["p99_seconds"] <= goal and not burst["missing"]) if goal else "—"))
     if idle:
         s_api, s_cli = idle["summary_apiserver_driver_resources"], idle["summary_driver_client"]
         writes = s_api["writes"] + sum(idle["writes"].values())
@@ -856,7 +916,7 @@ def table(r: dict) -> str:
                      f"**{writes} writes, {lists} LISTs**. apiserver_request_total on resourceslices, nodes, configmaps, "
                      f"events: writes {s_api['writes']}, LISTs {s_api['lists']}, GETs {s_api['gets']}, watches ended "
                      f"{s_api['watches']}; driver's rest_client_requests_total: {_fmt_requests(idle['requests'])}. "
-                     f"(Not ours: {_fmt_requests(others)}: the apiserver's own loopback clients.)",
+                     f"(Not ours: {_fmt_requests(others)}: KWOK's node leases and status, and the apiserver's own loopback clients.)",
                      "0 writes, 0 LISTs", _ok(writes == 0 and lists == 0)))
         rows.append(("Idle: driver CPU per resync (full pass)",
                      f"{idle['driver_cpu_seconds_per_resync']:.2f} s ({idle['reconcile_mean_ms']} ms per key; "
@@ -937,6 +997,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="driver --resync-period in the other phases (the driver's default)")
     ap.add_argument("--add-nodes", type=int, default=100, help="nodes added one at a time in the node-add phase")
     ap.add_argument("--add-rate", type=float, default=20.0, help="node creates per second in the node-add phase")
+    ap.add_argument("--burst", type=int, default=500,
+                    help="nodes created at once in the burst phase (0: skip it)")
+    ap.add_argument("--burst-threads", type=int, default=16, help="concurrent node creates in the burst phase")
     ap.add_argument("--repeat", type=int, default=1,
                     help="rounds of (baseline, converge, change); ratios are the median of the per-round ratios")
     ap.add_argument("--profile", action="store_true",

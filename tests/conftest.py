@@ -1,5 +1,5 @@
-"""Fixtures for the real control plane: one etcd + kube-apiserver for the whole run, kube-scheduler and
-kube-controller-manager started on demand, and helpers every integration test needs.
+"""Fixtures for the real control plane: one etcd + kube-apiserver for the whole run, kube-scheduler,
+kube-controller-manager and the KWOK controller started on demand, and helpers every integration test needs.
 
 A test that needs the control plane and cannot get it fails (it is never skipped): missing binaries are an error
 that says how to build them.
@@ -33,6 +33,15 @@ def scheduler(control_plane: ControlPlane) -> ControlPlane:
 @pytest.fixture(scope="session")
 def controller_manager(control_plane: ControlPlane) -> ControlPlane:
     control_plane.start_controller_manager()
+    return control_plane
+
+
+@pytest.fixture(scope="session")
+def kwok(control_plane: ControlPlane) -> ControlPlane:
+    """The real KWOK controller with its default stages: nodes annotated kwok.x-k8s.io/node=fake become Ready and keep
+    heartbeating, pods bound to them become Running (dra_kwok/testing/kwok.py makes such nodes). Session-scoped like
+    the scheduler: once started it manages every such node of the run (tests/e2e runs last)."""
+    control_plane.start_kwok()
     return control_plane
 
 

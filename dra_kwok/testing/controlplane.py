@@ -1,12 +1,20 @@
-"""A real, local Kubernetes control plane (etcd, kube-apiserver, kube-scheduler, kube-controller-manager).
+"""A real, local Kubernetes control plane (etcd, kube-apiserver, kube-scheduler, kube-controller-manager) and the
+real KWOK controller.
 
 Why: everything dra-kwok does is talk to a kube-apiserver, and what its users care about is whether the real
 kube-scheduler accepts the result. No registry here ships Kubernetes binaries, so `hack/controlplane/build.sh`
 builds them from the `k8s.io/kubernetes` Go module into `~/.cache/dra-kwok/k8s/<version>/` (and `hack/etcd/build.sh`
-etcd from the etcd server module into `~/.cache/dra-kwok/etcd/<version>/`); this module finds them
+etcd from the etcd server module into `~/.cache/dra-kwok/etcd/<version>/`, `hack/kwok/build.sh` the KWOK controller
+from the sigs.k8s.io/kwok module into `~/.cache/dra-kwok/kwok/<version>/`); this module finds them
 (or the envtest-style `KUBEBUILDER_ASSETS` directory), starts them on free loopback ports with temporary data dirs,
 a static admin token and RBAC, waits until they are healthy, writes a kubeconfig, and stops exactly its own
 processes (by PID) and removes its own temp dir, even when a test fails.
+
+KWOK runs as in a user's cluster (issue #17): it manages the nodes annotated `kwok.x-k8s.io/node=fake` with KWOK's
+default stages (the `stage-fast` set its release ships: node-initialize, node-heartbeat-with-lease, pod-ready,
+pod-complete, pod-delete), so nodes become Ready and keep heartbeating, and pods bound to them become Running; and
+kube-controller-manager runs every controller, node-lifecycle included, which lifts the not-ready taint once KWOK
+reports a node Ready. Nothing in the harness writes a node's status by hand.
 
 Used by the pytest fixtures (tests/conftest.py), by `make cluster-up` / `make cluster-down`
 (`python -m dra_kwok.testing.controlplane up|down`) and by the demo and benchmarks.
@@ -35,6 +43,10 @@ TMP_PREFIX = "dra-kwok-cp-"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_VERSION_FILE = REPO_ROOT / "hack" / "controlplane" / "K8S_VERSION"
 VERSIONS_DIR = REPO_ROOT / "hack" / "controlplane" / "versions"
+KWOK_GO_MOD = REPO_ROOT / "hack" / "kwok" / "go.mod"
+#: The annotation KWOK manages nodes by (its documented `--manage-nodes-with-annotation-selector`), which Karpenter's
+#: KWOK provider also sets.
+KWOK_NODE_SELECTOR = "kwok.x-k8s.io/node=fake"
 MIN_ETCD = (3, 5)  # Kubernetes 1.34-1.37 support etcd 3.5 and later (tested with 3.6.5 for 1.34, 3.7.0 for 1.37)
 ADMIN_TOKEN = "dra-kwok-admin-token"
 
@@ -65,6 +77,25 @@ def etcd_version() -> str:
         if pinned.is_file():
             return pinned.read_text().strip()
     return "3.6.5"
+
+
+def _pinned_version(go_mod: Path, module: str, default: str) -> str:
+    """The version of `module` that a hack/*/go.mod requires (what its build.sh builds)."""
+    try:
+        match = re.search(rf"^require {re.escape(module)} v(\S+)$", go_mod.read_text(), re.M)
+    except OSError:
+        match = None
+    return match[1] if match else default
+
+
+def kwok_version() -> str:
+    """The KWOK `hack/kwok/build.sh` builds: the version of sigs.k8s.io/kwok pinned in hack/kwok/go.mod."""
+    return _pinned_version(KWOK_GO_MOD, "sigs.k8s.io/kwok", "0.8.0")
+
+
+def kwok_dir() -> Path:
+    """Where `hack/kwok/build.sh` puts `kwok` and `stages.yaml` (KWOK's default stages, taken from the same module)."""
+    return cache_dir() / "kwok" / kwok_version()
 
 
 def parse_etcd_version(text: str) -> tuple[int, int, int] | None:
@@ -114,6 +145,12 @@ def find_binary(name: str) -> str:
     our build cache."""
     if name == "etcd":
         return _find_etcd()
+    if name in ("kwok", "stages.yaml"):
+        candidate = kwok_dir() / name
+        if candidate.is_file() and (name != "kwok" or _executable(candidate)):
+            return str(candidate)
+        raise ControlPlaneError(
+            f"{name} not found in {candidate}: run `make binaries` (builds KWOK {kwok_version()} from its Go module)")
     if os.environ.get("KUBEBUILDER_ASSETS"):
         candidate = Path(os.environ["KUBEBUILDER_ASSETS"]) / name
     else:
@@ -158,11 +195,13 @@ class Component:
     health_url: str
     proc: subprocess.Popen | None = None
     pid: int | None = None
+    env: dict[str, str] | None = None  # None: the caller's environment
 
     def start(self, detach: bool = False) -> None:
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=detach
+            self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=detach,
+            env=self.env,
         )
         self.pid = self.proc.pid
         log.close()
@@ -214,7 +253,7 @@ def _pid_alive(pid: int) -> bool:
 
 @dataclass
 class ControlPlane:
-    """etcd + kube-apiserver, and on demand kube-scheduler and kube-controller-manager, on loopback."""
+    """etcd + kube-apiserver, and on demand kube-scheduler, kube-controller-manager and KWOK, on loopback."""
 
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix=TMP_PREFIX)))
     detach: bool = False
@@ -241,7 +280,7 @@ class ControlPlane:
         return self.root / "sa.key"
 
     # ---------------------------------------------------------------- lifecycle
-    def start(self, scheduler: bool = False, controller_manager: bool = False) -> "ControlPlane":
+    def start(self, scheduler: bool = False, controller_manager: bool = False, kwok: bool = False) -> "ControlPlane":
         try:
             self._start_etcd()
             self._start_apiserver()
@@ -249,6 +288,8 @@ class ControlPlane:
                 self.start_scheduler()
             if controller_manager:
                 self.start_controller_manager()
+            if kwok:
+                self.start_kwok()
         except BaseException:
             self.stop()
             raise
@@ -410,7 +451,6 @@ class ControlPlane:
                     f"--secure-port={port}",
                     f"--cert-dir={self.root / 'kcm-certs'}",
                     "--leader-elect=false",
-                    "--controllers=*,-node-lifecycle-controller",
                     f"--flex-volume-plugin-dir={self.root / 'flexvolume'}",
                     f"--service-account-private-key-file={self.sa_key}",
                     f"--root-ca-file={self.ca_file}",
@@ -422,6 +462,44 @@ class ControlPlane:
             ),
             timeout=90,
         )
+
+    def start_kwok(self) -> None:
+        """The KWOK controller, configured as KWOK's own deployment is (kustomize/kwok/kwok.yaml of its module: nodes
+        by annotation `kwok.x-k8s.io/node=fake`, 40 s node leases) but with its default stages given in `--config`
+        instead of as Stage objects, so no CRD is installed. Its HOME is ours, so a `~/.kwok/kwok.yaml` of the user's
+        is never read."""
+        if "kwok" in self.components:
+            return
+        port = free_port()
+        home = self.root / "kwok-home"
+        home.mkdir(exist_ok=True)
+        options = {
+            "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
+            "kind": "KwokConfiguration",
+            # kustomize/kwok/kwok.yaml's options (KWOK applies no defaults to a --config file), less enableCRDs
+            # and nodePort (the server listens on a free loopback port instead)
+            "options": {"enableProfilingHandler": False, "enableContentionProfiling": False,
+                        "enablePodsOnNodeSyncListPager": False, "enablePodsOnNodeSyncStreamWatch": True,
+                        "nodeLeaseParallelism": 4, "podPlayStageParallelism": 4, "nodePlayStageParallelism": 4,
+                        "cidr": "10.0.0.0/24", "nodeIP": "127.0.0.1", "manageAllNodes": False,
+                        "manageNodesWithAnnotationSelector": KWOK_NODE_SELECTOR, "nodeLeaseDurationSeconds": 40},
+        }
+        config = self.root / "kwok.yaml"
+        config.write_text(json.dumps(options) + "\n---\n" + Path(find_binary("stages.yaml")).read_text())
+        comp = Component(
+            "kwok",
+            [
+                find_binary("kwok"),
+                f"--config={config}",
+                f"--kubeconfig={self.kubeconfig}",
+                f"--manage-nodes-with-annotation-selector={KWOK_NODE_SELECTOR}",
+                f"--server-address=127.0.0.1:{port}",
+            ],
+            self.root / "kwok.log",
+            f"http://127.0.0.1:{port}/healthz",
+        )
+        comp.env = {**os.environ, "HOME": str(home)}
+        self._launch(comp, timeout=60)
 
     def stop_component(self, name: str) -> None:
         """Stop one component (e.g. kube-controller-manager, to see what happens without its garbage collector);
@@ -474,7 +552,7 @@ def running_cluster() -> dict | None:
     return state if all(_pid_alive(pid) for pid in state["pids"].values()) else None
 
 
-def cluster_up(scheduler: bool = True, controller_manager: bool = True) -> dict:
+def cluster_up(scheduler: bool = True, controller_manager: bool = True, kwok: bool = True) -> dict:
     """Start (or find) the detached control plane; prints `export KUBECONFIG=...`; returns its state."""
     state = running_cluster()
     if state is not None:
@@ -485,7 +563,7 @@ def cluster_up(scheduler: bool = True, controller_manager: bool = True) -> dict:
         root.mkdir(parents=True, exist_ok=True)
         cp = ControlPlane(root=Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=root)), detach=True)
         t0 = time.monotonic()
-        cp.start(scheduler=scheduler, controller_manager=controller_manager)
+        cp.start(scheduler=scheduler, controller_manager=controller_manager, kwok=kwok)
         (root / "current").symlink_to(cp.root)
         print(f"# control plane up in {time.monotonic() - t0:.1f}s: {', '.join(cp.components)} at {cp.url}",
               file=sys.stderr)
@@ -532,16 +610,19 @@ def leaks(tmp_root: str | os.PathLike | None = None, proc_root: str | os.PathLik
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dra_kwok.testing.controlplane", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
-    up = sub.add_parser("up", help="start etcd, kube-apiserver, kube-scheduler, kube-controller-manager (detached)")
+    up = sub.add_parser("up", help="start etcd, kube-apiserver, kube-scheduler, kube-controller-manager and KWOK"
+                                   " (detached)")
     up.add_argument("--no-scheduler", action="store_true")
     up.add_argument("--no-controller-manager", action="store_true")
+    up.add_argument("--no-kwok", action="store_true")
     sub.add_parser("down", help="stop what `up` started and remove its temp dir")
     sub.add_parser("binaries", help="print where the binaries are (fails if they are missing)")
     sub.add_parser("leaks", help="fail if a test run left a process or temp dir behind (under TMPDIR)")
     args = parser.parse_args(argv)
     try:
         if args.cmd == "up":
-            cluster_up(scheduler=not args.no_scheduler, controller_manager=not args.no_controller_manager)
+            cluster_up(scheduler=not args.no_scheduler, controller_manager=not args.no_controller_manager,
+                       kwok=not args.no_kwok)
         elif args.cmd == "down":
             cluster_down()
         elif args.cmd == "leaks":
@@ -551,7 +632,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"controlplane: {len(left)} processes or temp dirs left behind by the test run")
             return 1 if left else 0
         else:
-            for name in ("etcd", "kube-apiserver", "kube-scheduler", "kube-controller-manager", "kubectl"):
+            for name in ("etcd", "kube-apiserver", "kube-scheduler", "kube-controller-manager", "kubectl", "kwok"):
                 print(f"{name}: {find_binary(name)}")
     except ControlPlaneError as err:
         print(f"error: {err}", file=sys.stderr)

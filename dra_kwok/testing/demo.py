@@ -2,9 +2,10 @@
 
 Why a script and not a README recipe: a newcomer should see a DRA pod scheduled on a fake GPU without a cloud
 account, a kind cluster or reading anything first. It starts the project's control plane (scheduler and
-controller-manager included), creates KWOK nodes of three instance types, applies `examples/demo/config.yaml`, starts
-`dra-kwok run`, shows the slices per node, schedules `examples/demo/gpu-pod.yaml` and says where it landed and which
-device it got. Everything stays up to play with; `make demo-down` stops it.
+controller-manager included) and the real KWOK controller, creates KWOK nodes of three instance types the way KWOK
+documents them (KWOK makes them Ready), applies `examples/demo/config.yaml`, starts `dra-kwok run`, shows the slices
+per node, schedules `examples/demo/gpu-pod.yaml` and says where it landed, which device it got, and that KWOK made it
+Running. Everything stays up to play with; `make demo-down` stops it.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from dra_kwok.testing.controlplane import (
     cluster_up,
     find_binary,
 )
-from dra_kwok.testing.kwok import create_node, kwok_node
+from dra_kwok.testing.kwok import create_node, kwok_node, wait_schedulable
 
 NODES = {
     "kwok-gpu-0": "g-8x-amd64-linux",
@@ -66,20 +67,25 @@ def _driver_pid_file() -> Path:
 
 def up() -> int:
     t0 = time.monotonic()
-    step(1, "Local control plane: etcd, kube-apiserver, kube-scheduler, kube-controller-manager")
+    step(1, "Local control plane: etcd, kube-apiserver, kube-scheduler, kube-controller-manager, KWOK")
     state = cluster_up()
     kubeconfig = state["kubeconfig"]
     api = config.new_client_from_config(config_file=kubeconfig)
     core = client.CoreV1Api(api)
 
-    step(2, f"{len(NODES)} KWOK nodes, as Karpenter's KWOK provider makes them")
+    step(2, f"{len(NODES)} KWOK nodes, as KWOK documents them (annotation, label and taint kwok.x-k8s.io/node=fake)")
     for name, instance_type in NODES.items():
         try:
-            create_node(api, kwok_node(name, instance_type=instance_type), ready=True)
+            create_node(api, kwok_node(name, instance_type=instance_type))
         except ApiException as err:
             if err.status != 409:
                 raise
         print(f"  node/{name}  instance-type={instance_type}")
+    try:
+        wait_schedulable(api, list(NODES), timeout=60)
+    except TimeoutError as err:
+        raise SystemExit(f"demo: {err}") from None
+    print("  all Ready (KWOK's node-initialize stage; node-lifecycle lifted the not-ready taint)")
 
     step(3, "The configuration: ConfigMap karpenter/dra-kwok-configmap (GPUs and an FPGA)")
     try:
@@ -123,12 +129,15 @@ def up() -> int:
     wait("the default ServiceAccount", lambda: _exists(lambda: core.read_namespaced_service_account("default", "default")))
     print("  " + kubectl(kubeconfig, "apply", "-f", str(DEMO / "gpu-pod.yaml")).strip().replace("\n", "\n  "))
     pod = wait("the pod to be scheduled", lambda: (p := core.read_namespaced_pod("gpu-pod", "default")).spec and p.spec.node_name and p)
+    pod = wait("KWOK to make the pod Running",
+               lambda: (p := core.read_namespaced_pod("gpu-pod", "default")).status is not None
+               and p.status.phase == "Running" and p)
     claim_name = pod.status.resource_claim_statuses[0].resource_claim_name
     claim = json.loads(client.ResourceV1Api(api).read_namespaced_resource_claim(
         claim_name, "default", _preload_content=False).data)  # type: ignore[attr-defined]  # the raw HTTP response
     result = claim["status"]["allocation"]["devices"]["results"][0]
     print(f"  pod/gpu-pod scheduled on {pod.spec.node_name}: claim {claim_name} got device {result['device']} "
-          f"of pool {result['pool']} (driver {result['driver']})")
+          f"of pool {result['pool']} (driver {result['driver']}); {pod.status.phase} (KWOK's pod-ready stage)")
 
     print(f"\nDone in {time.monotonic() - t0:.0f}s. The cluster stays up; to play with it:\n")
     print(f"  export KUBECONFIG={kubeconfig}")

@@ -1,4 +1,4 @@
-"""Fixtures of the e2e scheduling tests: the real kube-scheduler and kube-controller-manager, a `Scenario` per test,
+"""Fixtures of the e2e scheduling tests: the real kube-scheduler, kube-controller-manager and KWOK, a `Scenario` per test,
 and a report hook that, when a test fails, appends what explains it (pods with their PodScheduled condition, the
 namespace's events such as the scheduler's FailedScheduling, claims, slices, the driver's log)."""
 
@@ -12,7 +12,7 @@ _SCENARIO = pytest.StashKey[Scenario]()
 
 
 @pytest.fixture
-def scenario(request, api, scheduler, controller_manager, unique):
+def scenario(request, api, scheduler, controller_manager, kwok, unique):
     sc = Scenario(api, scheduler, unique)
     request.node.stash[_SCENARIO] = sc
     try:

@@ -24,6 +24,7 @@ from kubernetes.client.exceptions import ApiException
 
 from dra_kwok.runtime.rest import Rest
 from dra_kwok.slices.render import SLICES_PATH
+from dra_kwok.testing.kwok import KWOK_TOLERATION, schedulable
 from tests.integration.driver import put_configmap
 from tests.support.helpers import create_node, kwok_node, wait_for
 
@@ -36,6 +37,8 @@ FIELD_MANAGER = "dra-kwok-e2e"
 UNSCHEDULABLE = "cannot allocate all claims"  # the DRA scheduler plugin's reason
 
 SCHEDULE_TIMEOUT = 30.0
+RUNNING_TIMEOUT = 30.0
+NODE_READY_TIMEOUT = 30.0
 SLICE_TIMEOUT = 10.0
 
 _PATHS = {  # kind -> (API path prefix, namespaced, plural)
@@ -154,6 +157,12 @@ def pod_scheduled_condition(pod: dict) -> dict:
     return {}
 
 
+def is_running(pod: dict) -> bool:
+    status = pod.get("status") or {}
+    return (bool(pod["spec"].get("nodeName")) and status.get("phase") == "Running"
+            and any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or []))
+
+
 def is_unschedulable(pod: dict, reason: str = UNSCHEDULABLE) -> bool:
     cond = pod_scheduled_condition(pod)
     return (not pod["spec"].get("nodeName") and cond.get("status") == "False"
@@ -227,14 +236,16 @@ class Scenario:
         return example
 
     def node(self, suffix: str, instance_type: str = "c-4x-amd64-linux", labels: dict[str, str] | None = None) -> str:
-        """A KWOK node as Karpenter's KWOK provider makes it, Ready and schedulable without a kubelet."""
+        """A KWOK node as KWOK documents it (plus Karpenter's instance type), made Ready by the real KWOK controller
+        and untainted by node-lifecycle; nothing here writes its status."""
         name = f"e2e-{self.unique}-{suffix}"
         self.nodes.append(name)
         create_node(self.api, kwok_node(name, {TEST_LABEL: self.unique, **(labels or {})},
-                                        instance_type=instance_type), ready=True)
-        node = self.core.read_node(name)
-        assert not node.spec.taints, f"node {name} still tainted: {node.spec.taints}"
-        assert node.status.allocatable.get("pods"), f"node {name} has no allocatable pods"
+                                        instance_type=instance_type))
+        node = until(lambda: self.rest.get(f"/api/v1/nodes/{name}"), schedulable, NODE_READY_TIMEOUT,
+                     f"node {name} Ready (KWOK) without the not-ready taint (node-lifecycle)")
+        assert node["status"]["allocatable"].get("pods"), f"node {name} has no allocatable pods"
+        assert [t["key"] for t in node["spec"]["taints"]] == [KWOK_TOLERATION["key"]], node["spec"]["taints"]
         return name
 
     # ------------------------------------------------------------------ the driver
@@ -318,6 +329,14 @@ class Scenario:
                      lambda pods: len(pods) == count and all(p["spec"].get("nodeName") for p in pods), timeout,
                      f"{count} pods {selector} bound")
 
+    def wait_running(self, name: str, timeout: float = RUNNING_TIMEOUT) -> dict:
+        """Bound and Running with every container ready: KWOK's pod-ready stage, as a kubelet would report it."""
+        return until(lambda: self.get("Pod", name), is_running, timeout, f"pod {name} Running (KWOK's pod-ready)")
+
+    def wait_all_running(self, selector: str, count: int, timeout: float = RUNNING_TIMEOUT) -> list[dict]:
+        return until(lambda: self.pods(selector), lambda pods: len(pods) == count and all(map(is_running, pods)),
+                     timeout, f"{count} pods {selector} Running")
+
     def wait_unschedulable(self, name: str, reason: str = UNSCHEDULABLE, timeout: float = SCHEDULE_TIMEOUT) -> dict:
         return until(lambda: self.get("Pod", name), lambda p: is_unschedulable(p, reason), timeout,
                      f"pod {name} Unschedulable with {reason!r}")
@@ -344,6 +363,7 @@ class Scenario:
             for p in pods[:60]:
                 cond = pod_scheduled_condition(p)
                 out.append(f"{p['metadata']['name']}: node={p['spec'].get('nodeName')!r} "
+                           f"phase={(p.get('status') or {}).get('phase')} "
                            f"PodScheduled={cond.get('status')} {cond.get('reason', '')}: {cond.get('message', '')}")
             out.append("--- events (kubectl get events)")
             events = self.rest.get(f"/api/v1/namespaces/{self.namespace}/events")["items"]

@@ -16,6 +16,8 @@ def test_make_demo_schedules_a_dra_pod_and_demo_down_stops_everything(tmp_path):
         assert up.returncode == 0, up.stdout + up.stderr
         out = up.stdout
         assert "[6/6]" in out and "pod/gpu-pod scheduled on kwok-gpu-" in out
+        assert "all Ready (KWOK's node-initialize stage" in out  # the real KWOK made the nodes Ready
+        assert "; Running (KWOK's pod-ready stage)" in out  # and the pod Running
         assert "kwok-gpu-0/gpus" in out and "kwok-fpga-0/fpgas" in out
         assert "export KUBECONFIG=" in out + up.stderr
     finally:

@@ -1,8 +1,9 @@
 """End to end: the real kube-scheduler (and kube-controller-manager for claim templates, Deployments and garbage
 collection) allocates dra-kwok's fake devices to pods on KWOK nodes.
 
-Every test runs `dra-kwok run` as a subprocess watching its own ConfigMap, creates KWOK nodes as Karpenter's KWOK
-provider makes them (no kubelet: "bound" means `spec.nodeName` is set), and applies one documented example of
+Every test runs `dra-kwok run` as a subprocess watching its own ConfigMap, creates KWOK nodes as KWOK documents them
+(the real KWOK controller makes them Ready, node-lifecycle lifts the not-ready taint, and KWOK's pod-ready stage makes
+bound pods Running, which the tests wait for), and applies one documented example of
 examples/scheduling/ (config.yaml, workload.yaml) with its names made unique (see tests/e2e/support.py). A failing
 test appends its pods' scheduling conditions, the namespace's events, claims, slices and logs to the report.
 """
@@ -32,7 +33,7 @@ def _node_pinned(claim: dict, node: str) -> bool:
     return terms == [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}]}]
 
 
-def test_one_gpu_pod_is_bound_to_the_matching_kwok_node(scenario):
+def test_one_gpu_pod_runs_on_the_matching_kwok_node(scenario):
     ex = scenario.load("01-one-gpu")
     gpu_node = scenario.node("gpu", "g4dn.xlarge")
     scenario.node("cpu", "c-4x-amd64-linux")  # a KWOK node without devices: the pod must not go there
@@ -41,7 +42,7 @@ def test_one_gpu_pod_is_bound_to_the_matching_kwok_node(scenario):
     published = published_devices(scenario.wait_slices(1))
 
     scenario.create_all(ex)
-    pod = scenario.wait_bound("one-gpu")
+    pod = scenario.wait_running("one-gpu")
 
     assert pod["spec"]["nodeName"] == gpu_node
     [claim] = scenario.allocated(pod)
@@ -63,7 +64,7 @@ def test_per_node_pools_24_pods_on_3_nodes_and_a_25th_pending(scenario):
     published = published_devices(slices)  # pool names (<node>/gpu) are checked below, after what they are for
 
     scenario.create_all(ex)  # DeviceClass, ResourceClaimTemplate, Deployment with 24 replicas
-    pods = scenario.wait_all_bound("app=gpu-workers", 24, timeout=60)
+    pods = scenario.wait_all_running("app=gpu-workers", 24, timeout=60)
 
     assert Counter(p["spec"]["nodeName"] for p in pods) == {n: 8 for n in nodes}
     assert sorted({pool for _, pool, _ in published}) == sorted(f"{n}/gpu" for n in nodes)
@@ -93,7 +94,7 @@ def test_gpu_and_fpga_from_two_mappings_and_two_drivers_on_one_node(scenario):
     assert {s["spec"]["nodeName"] for s in scenario.slices(ex.driver(GPU_DRIVER))} == {both, gpu_only}
 
     scenario.create_all(ex)
-    pod = scenario.wait_bound("gpu-and-fpga")
+    pod = scenario.wait_running("gpu-and-fpga")
 
     assert pod["spec"]["nodeName"] == both
     [claim] = scenario.allocated(pod)
@@ -118,7 +119,7 @@ def test_pool_of_200_devices_over_4_slices_is_allocated_from_every_slice(scenari
     assert len(published) == 200
 
     scenario.create_all(ex)  # 8 replicas × 25 devices = the whole pool
-    pods = scenario.wait_all_bound("app=accel-workers", 8, timeout=60)
+    pods = scenario.wait_all_running("app=accel-workers", 8, timeout=60)
 
     allocated = []
     for pod in pods:
@@ -147,7 +148,7 @@ def test_cel_selectors_on_attributes_and_capacity_choose_the_nodes(scenario):
     # the attribute selector first: the capacity selector would also accept the H100s
     scenario.create(ex.get("ResourceClaim", "h100"))
     scenario.create(ex.get("Pod", "h100"))
-    pod = scenario.wait_bound("h100")
+    pod = scenario.wait_running("h100")
     assert pod["spec"]["nodeName"] == p5
     [claim] = scenario.allocated(pod)
     [result] = results(claim)
@@ -156,7 +157,7 @@ def test_cel_selectors_on_attributes_and_capacity_choose_the_nodes(scenario):
 
     scenario.create(ex.get("ResourceClaimTemplate", "big-memory-gpu"))
     scenario.create(ex.get("Deployment", "big-memory"))
-    pods = scenario.wait_all_bound("app=big-memory", 3)
+    pods = scenario.wait_all_running("app=big-memory", 3)
     assert Counter(p["spec"]["nodeName"] for p in pods) == {p5: 1, p4d: 2}  # never the 16Gi T4 node
     for p in pods:
         [claim] = scenario.allocated(p)
@@ -190,7 +191,7 @@ def test_cluster_wide_pool_is_allocatable_from_pods_on_any_node(scenario):
 
     allocated = []
     for i, node in enumerate(nodes):
-        pod = scenario.wait_bound(f"{template['metadata']['name']}-{i}")
+        pod = scenario.wait_running(f"{template['metadata']['name']}-{i}")
         assert pod["spec"]["nodeName"] == node
         [claim] = scenario.allocated(pod)
         [result] = results(claim)
@@ -214,7 +215,7 @@ def test_claim_template_controller_manager_creates_the_claims(scenario):
     scenario.create_all(ex)
     devices = set()
     for name in ("gpu-job-a", "gpu-job-b"):
-        pod = scenario.wait_bound(name)
+        pod = scenario.wait_running(name)
         assert pod["spec"]["nodeName"] == node
         [status] = pod["status"]["resourceClaimStatuses"]
         [claim] = scenario.allocated(pod)
@@ -236,7 +237,7 @@ def test_removing_a_device_type_from_the_config(scenario):
     scenario.start_driver()
     scenario.wait_slices(2)
     scenario.create_all(before)
-    pod = scenario.wait_bound("gpu-and-fpga")
+    pod = scenario.wait_running("gpu-and-fpga")
     [claim] = scenario.allocated(pod)
     assert {r["driver"] for r in results(claim)} == {gpu_driver, fpga_driver}
     gpu_slices = scenario.slices(gpu_driver)

@@ -1,7 +1,8 @@
-"""hack/controlplane/build.sh and hack/etcd/build.sh (failure discipline in hack/lib/gobuild.sh, issue #13), run
-against a stub `go` first on PATH: no real Go, no network, a fraction of a second each.
+"""hack/controlplane/build.sh, hack/etcd/build.sh and hack/kwok/build.sh (failure discipline in hack/lib/gobuild.sh,
+issue #13), run against a stub `go` first on PATH: no real Go, no network, a fraction of a second each.
 
-The stub logs every call, answers `go env GOVERSION` / `go env GOPROXY`, treats `go get` as a no-op, and "builds" by
+The stub logs every call, answers `go env GOVERSION` / `go env GOPROXY`, treats `go get` as a no-op, answers
+`go list -m -f {{.Dir}}` with a fake module directory (STUB_GO_MODDIR: KWOK's stage files), and "builds" by
 writing a small executable to the `-o` path (after STUB_GO_SLEEP seconds); a build whose arguments contain
 STUB_GO_FAIL writes half a file and fails, as a killed linker would.
 """
@@ -9,6 +10,7 @@ STUB_GO_FAIL writes half a file and fails, as a killed linker would.
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
 import time
@@ -24,6 +26,7 @@ echo "$*" >> "$STUB_GO_LOG"
 case "$1" in
   env) case "$2" in GOVERSION) echo go1.26.8 ;; GOPROXY) echo https://proxy.invalid ;; esac; exit 0 ;;
   get) exit 0 ;;
+  list) echo "$STUB_GO_MODDIR"; exit 0 ;;
   build) ;;
   *) echo "stub go: unexpected: $*" >&2; exit 2 ;;
 esac
@@ -61,7 +64,20 @@ ETCD = Script(
                / "ETCD_VERSION").read_text().strip(),
     ("etcd",), ("etcd", "go.etcd.io/etcd/server/v3"), "ready in",
 )
-SCRIPTS = pytest.mark.parametrize("script", [KUBE, ETCD], ids=["kube", "etcd"])
+KWOK = Script(
+    "hack/kwok/build.sh", "kwok",
+    "kwok/" + re.search(r"^require sigs\.k8s\.io/kwok v(\S+)$", (ROOT / "hack/kwok/go.mod").read_text(), re.M)[1],
+    ("kwok",), ("kwok", "sigs.k8s.io/kwok/cmd/kwok"), "ready in",
+)
+SCRIPTS = pytest.mark.parametrize("script", [KUBE, ETCD, KWOK], ids=["kube", "etcd", "kwok"])
+#: KWOK's default stages (its release's stage-fast set), in the module's layout: what hack/kwok/build.sh copies.
+KWOK_STAGES = {
+    "kustomize/stage/node/fast/node-initialize.yaml": "node-initialize",
+    "kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml": "node-heartbeat-with-lease",
+    "kustomize/stage/pod/fast/pod-ready.yaml": "pod-ready",
+    "kustomize/stage/pod/fast/pod-complete.yaml": "pod-complete",
+    "kustomize/stage/pod/fast/pod-delete.yaml": "pod-delete",
+}
 
 
 class Run:
@@ -72,11 +88,16 @@ class Run:
         (self.stub_dir / "go").chmod(0o755)
         self.log = tmp_path / "go-calls.log"
         self.cache = tmp_path / "cache"
+        self.moddir = tmp_path / "mod" / "sigs.k8s.io" / "kwok@v0"
+        for rel, name in KWOK_STAGES.items():
+            (self.moddir / rel).parent.mkdir(parents=True, exist_ok=True)
+            (self.moddir / rel).write_text(f"apiVersion: kwok.x-k8s.io/v1alpha1\nkind: Stage\nmetadata:\n  name: {name}\n")
         self.env = {
             "PATH": f"{self.stub_dir}:/usr/bin:/bin",
             "HOME": str(tmp_path / "home"),
             "DRA_KWOK_CACHE": str(self.cache),
             "STUB_GO_LOG": str(self.log),
+            "STUB_GO_MODDIR": str(self.moddir),
         }
 
     def __call__(self, script: Script, **env: str) -> subprocess.CompletedProcess:
@@ -183,3 +204,29 @@ def test_relative_cache_dir_is_taken_from_the_callers_directory(run: Run, tmp_pa
     proc = run(ETCD, DRA_KWOK_CACHE=rel)
     assert proc.returncode == 0, proc.stderr
     assert executable(run.cache / ETCD.out / "etcd")
+
+
+def test_kwok_build_copies_the_default_stages_of_the_same_module(run: Run):
+    proc = run(KWOK)
+    assert proc.returncode == 0, proc.stderr
+    stages = (run.cache / KWOK.out / "stages.yaml").read_text()
+    docs = [d for d in stages.split("---\n") if d.strip()]
+    assert [re.search(r"name: (\S+)", d)[1] for d in docs] == list(KWOK_STAGES.values())
+    assert "list -m -f {{.Dir}} sigs.k8s.io/kwok" in run.calls()
+
+
+def test_kwok_build_without_a_stage_file_fails_and_leaves_no_stages(run: Run):
+    (run.moddir / "kustomize/stage/pod/fast/pod-ready.yaml").unlink()
+    proc = run(KWOK)
+    assert proc.returncode != 0
+    assert "kwok: FAILED: copying KWOK's default stages" in proc.stderr
+    assert not (run.cache / KWOK.out / "stages.yaml").exists()
+    assert run.leftovers() == []
+
+    # The binary was built and stays; the next run only copies the stages.
+    (run.moddir / "kustomize/stage/pod/fast/pod-ready.yaml").write_text("metadata:\n  name: pod-ready\n")
+    builds = sum(call.startswith("build ") for call in run.calls())
+    again = run(KWOK)
+    assert again.returncode == 0, again.stderr
+    assert sum(call.startswith("build ") for call in run.calls()) == builds
+    assert (run.cache / KWOK.out / "stages.yaml").is_file()

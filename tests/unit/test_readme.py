@@ -34,6 +34,11 @@ EXERCISED = {
     "make apply-with-kind": "not here: Karpenter's own repository",
     "kind load docker-image": "not here: kind needs Docker",
     "kubectl -n karpenter rollout status": "not here: needs a kubelet to run the pod",
+    "kubectl apply -f examples/karpenter/": "not here: needs Karpenter's KWOK provider to launch the nodes",
+    "kubectl get nodeclaims": "not here: Karpenter's CRD",
+    "kubectl get resourceslices": "not here: the Karpenter recipe (tests/e2e/support.py lists our slices the same way)",
+    "kubectl apply -f examples/scheduling/": "tests/e2e/test_scheduling.py applies these very files",
+    "kubectl get pod one-gpu": "tests/e2e/test_scheduling.py::test_one_gpu_pod_runs_on_the_matching_kwok_node",
 }
 
 
