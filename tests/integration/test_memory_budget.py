@@ -20,7 +20,7 @@ import yaml
 from dra_kwok.accept import validate
 from dra_kwok.config import load_config
 from dra_kwok.config.validation import MAX_DEVICES_PER_NODE, MAX_ENTRIES_PER_NODE
-from tests.integration.driver import http_get, metric, put_configmap, run_process, wait_ready
+from tests.integration.driver import http_get, metric, put_configmap, run_process
 from tests.support.helpers import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,7 +70,8 @@ def test_largest_accepted_config_on_50_nodes_stays_within_the_deployment_limit(e
 
     with run_process(control_plane, env.namespace) as drv:
         pid = drv["proc"].pid
-        wait_ready(drv["health"], timeout=60)
+        # not /readyz: with no ConfigMap yet the instance is (rightly) not ready
+        wait_for(lambda: http_get(drv["health"] + "/healthz")[0] == 200, timeout=60, message="the driver up")
         samples: list[int] = []
         probes: list[float] = []
         done = threading.Event()
