@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 
@@ -26,8 +27,14 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def test_etcd_version_is_the_one_hack_etcd_pins():
-    assert cp.etcd_version() == "3.6.5"
+def test_etcd_version_is_the_one_the_kubernetes_version_is_tested_with(monkeypatch: pytest.MonkeyPatch):
+    """hack/controlplane/versions/<k8s>/ETCD_VERSION; a version pinned nowhere gets the default version's."""
+    for k8s, etcd in (("1.37.2", "3.7.0"), ("1.34.4", "3.6.5")):
+        monkeypatch.setenv("K8S_VERSION", k8s)
+        assert cp.etcd_version() == etcd
+    monkeypatch.setenv("K8S_VERSION", "1.36.3")
+    default = cp.DEFAULT_VERSION_FILE.read_text().strip()
+    assert cp.etcd_version() == (cp.VERSIONS_DIR / default / "ETCD_VERSION").read_text().strip()
     assert cp.parse_etcd_version("etcd Version: 3.6.5\nGit SHA: GitNotFound\nGo Version: go1.26.8\n") == (3, 6, 5)
     assert cp.parse_etcd_version("etcd Version: 3.4.23\n") == (3, 4, 23)
     assert cp.parse_etcd_version("usage: etcd [flags]") is None
@@ -62,7 +69,7 @@ def test_an_etcd_older_than_3_5_is_refused_by_name(env: Path, monkeypatch: pytes
 
 
 def test_no_etcd_at_all_says_how_to_build_it(env: Path):
-    with pytest.raises(cp.ControlPlaneError, match=r"etcd/3\.6\.5/etcd not built.*`make binaries`"):
+    with pytest.raises(cp.ControlPlaneError, match=rf"etcd/{re.escape(cp.etcd_version())}/etcd not built.*`make binaries`"):
         cp.find_binary("etcd")
 
 
