@@ -1053,7 +1053,7 @@ def load_documents(text: str | bytes, source: str = "<input>") -> list[Config]:
 def load_config(text: str | bytes, source: str = "<input>") -> Config:
     """The single config in ``text``; more than one document holding a config is a :class:`ParseError`."""
     results = _load(text, source)
-    if len(results) != 1:
-        _, line = results[1]
+    if len(results) != 1:  # the second config's line, or the start when there is none
+        line = results[1][1] if len(results) > 1 else 1
         raise ParseError(source, line, 1, f"expected exactly one config, found {len(results)} documents")
     return results[0][0]

@@ -464,3 +464,18 @@ def test_config_type_is_frozen_and_hashable() -> None:
     assert hash(config) == hash(load_config(RAW)) and len({config, load_config(RAW)}) == 1
     with pytest.raises(AttributeError):
         config.driver = "x"  # type: ignore[misc]
+
+
+def test_load_config_of_no_config_at_all_is_a_parse_error_not_an_index_error(monkeypatch):
+    """`_load` cannot return no config today (every document either is one or is an error), but `load_config` must
+    not depend on that: it used to index the second result whenever there was not exactly one."""
+    from dra_kwok.config import loader
+
+    monkeypatch.setattr(loader, "_load", lambda text, source: [])
+    with pytest.raises(ParseError, match="expected exactly one config, found 0 documents"):
+        load_config("driver: x", "test.yaml")
+    two = "\n---\n".join([RAW, RAW])
+    monkeypatch.undo()
+    with pytest.raises(ParseError) as err:
+        load_config(two, "test.yaml")
+    assert err.value.line > 1 and "found 2 documents" in err.value.message
