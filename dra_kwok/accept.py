@@ -40,7 +40,7 @@ class Rejected(Exception):
 def _rendered_problems(config: Config, version: Version) -> list[FieldError]:
     out = []
     indexes = {id(m): i for i, m in enumerate(config.mappings)}
-    for mapping, pool in render_all_groups(config, _EXAMPLE_NODE):
+    for mapping, pool in render_all_groups(config, _EXAMPLE_NODE, version):
         path = f"mappings[{indexes[id(mapping)]}].resourceSlice"
         for body in pool.slices:
             for problem in errors_only(validate_slice(body, version)):

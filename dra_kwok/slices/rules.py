@@ -32,7 +32,7 @@ from dra_kwok.config.validation import (
 )
 from dra_kwok.slices.features import DEFAULT, FEATURES, Version, default_on_since, gate_of
 
-__all__ = ["DEFAULT", "Version", "validate_slice"]
+__all__ = ["DEFAULT", "DROPPED", "Version", "refused_on_create", "validate_slice"]
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _SPEC_FIELDS = {"driver", "pool", "nodeName", "nodeSelector", "allNodes", "perDeviceNodeSelection", "devices",
@@ -52,6 +52,15 @@ _MAX_CONSUMES_ENTRIES = 2  # per device, 1.35+
 _MAX_CONSUMED_PER_SLICE_134 = 1024
 _MAX_VALID_VALUES = 10
 _MAX_ATTRIBUTE_VALUES = 48  # 1.36+, each list item counts
+
+
+DROPPED = "dropped by an apiserver without"  # how every silently-dropped-field error starts
+
+
+def refused_on_create(problems: list[FieldError]) -> list[FieldError]:
+    """The errors for which the apiserver itself refuses the create (422/400): all but the dropped fields, which it
+    takes and stores without them."""
+    return [p for p in problems if p.severity == "error" and not p.message.startswith(DROPPED)]
 
 
 def _gated(report: Report, version: Version, path: str, field_path: str) -> bool:
@@ -74,7 +83,7 @@ def _gated(report: Report, version: Version, path: str, field_path: str) -> bool
         report.error(path, f"refused (422) by an apiserver without the {stage[0]} feature gate {gate} (Kubernetes "
                      f"{version}; {default})")
     else:
-        report.error(path, f"dropped by an apiserver without the {stage[0]} feature gate {gate} (Kubernetes "
+        report.error(path, f"{DROPPED} the {stage[0]} feature gate {gate} (Kubernetes "
                      f"{version}; {default}); the driver would update forever")
     return False
 

@@ -14,7 +14,7 @@ from dra_kwok.config import ConfigInvalid, FieldError, ParseError, load_config
 from dra_kwok.config.formats import suggest_driver_name
 from dra_kwok.config.types import AttributeValue, Config, NodeSelectorTerm
 from dra_kwok.slices.render import NodeInfo, render
-from dra_kwok.slices.rules import validate_slice
+from dra_kwok.slices.rules import Version, refused_on_create, validate_slice
 from tests.unit.config.builders import KWOK, attrs, config, device, mapping, req, term
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -539,6 +539,16 @@ def test_examples_are_valid_configmaps(path: str) -> None:
 # -- the invalid corpus ----------------------------------------------------------------------------------
 
 _HEADER = re.compile(r"\A# rule: (?P<rule>.+)\n# apiserver: (?P<verdict>reject|accept|n/a)\n")
+_VERSION_VERDICT = re.compile(r"^# apiserver-1\.(3[4-7]): (reject|accept|n/a|valid)$", re.M)
+
+
+def declared_verdict(text: str, minor: int) -> str:
+    """A corpus file's verdict for a Kubernetes 1.<minor> apiserver with its default gates: its
+    ``# apiserver-1.<minor>:`` line if any, else ``# apiserver:``. ``valid``: dra-kwok accepts the config for that
+    version and the apiserver every slice."""
+    header = _HEADER.match(text)
+    assert header, "each corpus file starts with '# rule: ...' and '# apiserver: reject|accept|n/a'"
+    return dict(_VERSION_VERDICT.findall(text)).get(str(minor), header["verdict"])
 
 
 def test_corpus_is_big_enough() -> None:
@@ -546,26 +556,32 @@ def test_corpus_is_big_enough() -> None:
     assert all(re.fullmatch(r"\d\d-[a-z0-9-]+\.yaml", os.path.basename(p)) for p in CORPUS)
 
 
+@pytest.mark.parametrize("minor", [34, 35, 36, 37])
 @pytest.mark.parametrize("path", CORPUS, ids=os.path.basename)
-def test_corpus_config_is_rejected(path: str) -> None:
+def test_corpus_config_is_rejected(path: str, minor: int) -> None:
     text = open(path, encoding="utf-8").read()
-    header = _HEADER.match(text)
-    assert header, "each corpus file starts with '# rule: ...' and '# apiserver: reject|accept|n/a'"
+    verdict = declared_verdict(text, minor)
+    version = Version(minor)
     try:
         cfg = load_config(text, path)
     except (ParseError, ConfigInvalid):
-        assert header["verdict"] == "n/a", "a config that cannot be loaded cannot be sent"
+        assert verdict == "n/a", "a config that cannot be loaded cannot be sent"
         return
-    problems = [p for p in validate(cfg) if p.severity == "error"]
-    assert problems, f"validate accepted a config breaking: {header['rule']}"
-    if header["verdict"] == "n/a":
+    problems = [p for p in validate(cfg, version) if p.severity == "error"]
+    if verdict == "valid":
+        assert problems == []
+    else:
+        assert problems, f"validate accepted a config breaking: {_HEADER.match(text)['rule']}"  # type: ignore[index]
+    if verdict == "n/a":
         return
     # Our port of the apiserver's rules must agree with the declared verdict on the unchecked rendering.
     node = NodeInfo("kwok-node-1", "6b3c6f0e-3a54-4a39-9f8a-5b0b2b7b8d11", {"type": "kwok"})
-    pools = render(cfg, [node], check=False)
+    pools = render(cfg, [node], check=False, version=version)
     assert pools
-    slice_errors = [e for p in pools for body in p.slices for e in validate_slice(body) if e.severity == "error"]
-    assert bool(slice_errors) == (header["verdict"] == "reject"), slice_errors[:3]
+    slice_errors = [e for p in pools for body in p.slices for e in validate_slice(body, version)]
+    assert bool(refused_on_create(slice_errors)) == (verdict == "reject"), slice_errors[:3]
+    if verdict == "valid":
+        assert slice_errors == []
 
 
 def test_the_total_of_devices_over_all_mappings_is_bounded():
