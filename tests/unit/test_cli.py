@@ -48,6 +48,20 @@ def test_validate_for_each_kubernetes_version(version):
     assert result.exit_code == 0, result.output
 
 
+def test_validate_judges_for_the_given_version(tmp_path):
+    tainted = tmp_path / "tainted.yaml"
+    tainted.write_text(Path(GPU).read_text().replace(
+        "            - name: nvidia-t4-0\n",
+        "            - name: nvidia-t4-0\n              taints: [{key: example.com/health, effect: NoSchedule}]\n", 1))
+    assert "taints" in tainted.read_text()
+    assert run("validate", str(tainted)).exit_code == 0
+    old = run("validate", "--kubernetes-version", "1.35", str(tainted))
+    assert old.exit_code == 1 and "feature gate DRADeviceTaints (Kubernetes 1.35; on by default since Kubernetes " \
+        "1.36)" in old.output, old.output
+    assert run("validate", "--kubernetes-version", "1.35", "--feature-gates", "DRADeviceTaints=true",
+               str(tainted)).exit_code == 0
+
+
 @pytest.mark.parametrize("args, message", [
     (["--kubernetes-version", "1.33"], "Kubernetes 1.33 is not supported; supported: 1.34, 1.35, 1.36, 1.37"),
     (["--kubernetes-version", "latest"], "'latest' is not a Kubernetes version like 1.37"),
