@@ -63,9 +63,10 @@ def refused_on_create(problems: list[FieldError]) -> list[FieldError]:
     return [p for p in problems if p.severity == "error" and not p.message.startswith(DROPPED)]
 
 
-def _gated(report: Report, version: Version, path: str, field_path: str) -> bool:
+def _gated(report: Report, version: Version, path: str, field_path: str, dropped_alone: bool = False) -> bool:
     """True if ``version`` keeps the field (``field_path`` as in :attr:`Feature.fields`); else an error saying which
-    gate it needs, since when it is on by default, and what this apiserver would do."""
+    gate it needs, since when it is on by default, and what this apiserver would do. ``dropped_alone``: removing
+    the field leaves a valid object (a list attribute next to a scalar value), so the apiserver drops it silently."""
     gate = gate_of(field_path)
     feature = FEATURES[gate]
     missing = [g for g in (gate, *feature.requires) if not version.on(g)]
@@ -77,14 +78,16 @@ def _gated(report: Report, version: Version, path: str, field_path: str) -> bool
     stage = FEATURES[gate].stages.get(version.minor)
     if stage is None:
         first = min(FEATURES[gate].stages)
-        report.error(path, f"unknown field to a Kubernetes 1.{version.minor} apiserver: it needs feature gate {gate} "
-                     f"(Kubernetes 1.{first}+, {default})")
-    elif feature.when_off == "reject" or field_path == "perDeviceNodeSelection":
-        report.error(path, f"refused (422) by an apiserver without the {stage[0]} feature gate {gate} (Kubernetes "
-                     f"{version}; {default})")
-    else:
+        unknown = (f"an unknown field to a Kubernetes 1.{version.minor} apiserver: it needs feature gate {gate} "
+                   f"(Kubernetes 1.{first}+, {default})")
+        report.error(path, f"{DROPPED} the feature gate {gate}: {unknown}; the driver would update forever"
+                     if dropped_alone else unknown[0].upper() + unknown[1:])
+    elif dropped_alone or feature.when_off == "drop" and field_path != "perDeviceNodeSelection":
         report.error(path, f"{DROPPED} the {stage[0]} feature gate {gate} (Kubernetes "
                      f"{version}; {default}); the driver would update forever")
+    else:
+        report.error(path, f"refused (422) by an apiserver without the {stage[0]} feature gate {gate} (Kubernetes "
+                     f"{version}; {default})")
     return False
 
 
@@ -429,6 +432,7 @@ def _slice_attribute(report: Report, value: Any, path: str, version: Version) ->
         report.error(path, "must be an object")
         return 0
     count = values = 0
+    scalar = any(key in ("bool", "int", "string", "version") for key in value)
     for key, item in value.items():
         item_path = f"{path}.{key}"
         if key in ("bool", "int", "string", "version"):
@@ -436,7 +440,7 @@ def _slice_attribute(report: Report, value: Any, path: str, version: Version) ->
             values += 1
             _scalar(report, key, item, item_path)
         elif key in _LIST_ATTRIBUTES:
-            if not _gated(report, version, item_path, f"devices[].attributes{{}}.{key}"):
+            if not _gated(report, version, item_path, f"devices[].attributes{{}}.{key}", dropped_alone=scalar):
                 continue
             count += 1
             if not isinstance(item, list) or not item:

@@ -29,7 +29,7 @@ from dra_kwok.slices.features import Version
 from dra_kwok.slices.plan import same_spec
 from dra_kwok.slices.render import SLICES_PATH, NodeInfo, render
 from dra_kwok.slices.rules import DROPPED, refused_on_create, validate_slice
-from dra_kwok.testing.controlplane import k8s_version
+from dra_kwok.testing.controlplane import ControlPlane, k8s_version
 from tests.unit.config.test_properties import configs, good_configs, nodes
 from tests.unit.config.test_validation import declared_verdict
 from tests.unit.slices.test_rules import CONSUMER, SETS, TAINT, _body, _device, _policy
@@ -144,21 +144,53 @@ SLICE_CASES = {
                                        devices=[{"name": "a", "nodeName": "n1"}, {"name": "b", "allNodes": True}]),
     "per-device-missing": _spec(nodeName=None, perDeviceNodeSelection=True, devices=[{"name": "a"}]),
     "device-node-name-without-per-device": _spec(devices=[{"name": "a", "nodeName": "n1"}]),
+    "list-attribute": _spec(devices=[_device(attributes={"models": {"strings": ["a", "b"]}})]),
+    "list-attribute-empty": _spec(devices=[_device(attributes={"n": {"ints": []}})]),
+    "list-attribute-and-scalar": _spec(devices=[_device(attributes={"n": {"int": 1, "ints": [1]}})]),
+    "65-devices-with-list-attributes": _spec(devices=[_device(name=f"d{i}", attributes={"n": {"ints": [i]}})
+                                                      for i in range(65)]),
 }
 
+# The same cases on an apiserver started with --feature-gates: on 1.34/1.35 every slice feature turned on, on 1.36+
+# the list-type attributes on and consumable capacity off.
+GATES = ({"DRADeviceTaints": True, "DRAPartitionableDevices": True, "DRAConsumableCapacity": True,
+          "DRADeviceBindingConditions": True} if VERSION.minor < 36 else
+         {"DRAListTypeAttributes": True, "DRAConsumableCapacity": False})
+GATED = Version(VERSION.minor, GATES)
 
-@pytest.mark.parametrize("name", sorted(SLICE_CASES))
-def test_version_dependent_slice_rules_agree_with_the_apiserver(api, name):
-    body = SLICE_CASES[name]
-    ours = [e for e in validate_slice(body, VERSION) if e.severity == "error"]
+
+@pytest.fixture(scope="module")
+def gated_api():
+    flag = ",".join(f"{k}={str(v).lower()}" for k, v in GATES.items())
+    cp = ControlPlane(extra_apiserver_args=[f"--feature-gates={flag}"]).start()
+    try:
+        client = cp.api_client()
+        yield client
+        client.close()
+    finally:
+        cp.stop()
+
+
+def _agree(api, version: Version, body: dict) -> None:
+    ours = [e for e in validate_slice(body, version) if e.severity == "error"]
     stored, reason = dry_run(Rest(api), body)
     refused = refused_on_create(ours)
     assert (stored is None) == bool(refused), (
-        f"on {VERSION}: ours {[str(e) for e in ours]}; apiserver: {reason or 'accepted'}")
+        f"on {version}: ours {[str(e) for e in ours]}; apiserver: {reason or 'accepted'}")
     if stored is not None:
         dropped = [e for e in ours if e.message.startswith(DROPPED)]
         # where we say "dropped", the stored object differs from what was sent; where we say nothing, it does not
         assert same_spec(body, stored) == (not dropped), (ours, body["spec"], stored["spec"])
+
+
+@pytest.mark.parametrize("name", sorted(SLICE_CASES))
+def test_version_dependent_slice_rules_agree_with_the_apiserver(api, name):
+    _agree(api, VERSION, SLICE_CASES[name])
+
+
+@pytest.mark.parametrize("name", sorted(SLICE_CASES))
+def test_slice_rules_agree_with_an_apiserver_started_with_feature_gates(gated_api, name):
+    _agree(gated_api, GATED, SLICE_CASES[name])
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],

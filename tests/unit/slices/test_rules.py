@@ -160,8 +160,13 @@ def test_list_attributes() -> None:
     on37 = errors_at(V37, devices=[strings])
     assert on37["spec.devices[0].attributes[models].strings"].startswith("refused (422) by an apiserver without the "
                                                                          "alpha feature gate DRAListTypeAttributes")
+    both = _device(attributes={"n": {"int": 1, "ints": [1]}})  # the list is dropped, the int stays: no 422
+    for version in (V35, V37):
+        assert errors_at(version, devices=[both])["spec.devices[0].attributes[n].ints"].startswith(
+            "dropped by an apiserver without")
     gated = Version(37, {"DRAListTypeAttributes": True})
     assert errors_at(gated, devices=[strings]) == {}
+    assert list(errors_at(gated, devices=[both])) == ["spec.devices[0].attributes[n]"]  # exactly one value
     assert "spec.devices[0].attributes[n].ints" in errors_at(gated, devices=[_device(attributes={"n": {"ints": []}})])
     assert "spec.devices[0].attributes[s].strings[1]" in errors_at(
         gated, devices=[_device(attributes={"s": {"strings": ["a", "x" * 65]}})])
