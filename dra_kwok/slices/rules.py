@@ -119,6 +119,25 @@ def _counters(report: Report, counters: Any, path: str) -> int:
     return len(counters)
 
 
+def _named_counters(report: Report, item: Any, path: str, name_key: str, version: Version) -> tuple[str, int] | None:
+    """A counter set or a consumesCounters entry: ``{<name_key>: DNS label, counters: {...}}``; (name, counters)."""
+    if not isinstance(item, dict):
+        report.error(path, "must be an object")
+        return None
+    for key in set(item) - {name_key, "counters"}:
+        report.error(f"{path}.{key}", "unknown field")
+    name = item.get(name_key)
+    if not isinstance(name, str) or not name:
+        report.error(f"{path}.{name_key}", "Required value")
+        name = ""
+    else:
+        report.extend(f"{path}.{name_key}", dns_label_errors(name, "counter set name"))
+    count = _counters(report, item.get("counters"), f"{path}.counters")
+    if version.minor >= 35 and count > _MAX_COUNTERS:
+        report.error(f"{path}.counters", f"Too many: {count}: must have at most {_MAX_COUNTERS} items")
+    return name, count
+
+
 def _shared_counters(report: Report, sets: Any, version: Version) -> dict[str, set[str]]:
     """``spec.sharedCounters``; returns the counters of each set (for 1.34's same-slice references)."""
     path = "spec.sharedCounters"
@@ -130,23 +149,12 @@ def _shared_counters(report: Report, sets: Any, version: Version) -> dict[str, s
         report.error(path, f"Too many: {len(sets)}: must have at most {_MAX_COUNTER_SETS} items")
     total = 0
     for i, counter_set in enumerate(sets):
-        set_path = f"{path}[{i}]"
-        if not isinstance(counter_set, dict):
-            report.error(set_path, "must be an object")
+        checked = _named_counters(report, counter_set, f"{path}[{i}]", "name", version)
+        if checked is None:
             continue
-        for key in set(counter_set) - {"name", "counters"}:
-            report.error(f"{set_path}.{key}", "unknown field")
-        name = counter_set.get("name")
-        if not isinstance(name, str) or not name:
-            report.error(f"{set_path}.name", "Required value")
-            name = ""
-        else:
-            report.extend(f"{set_path}.name", dns_label_errors(name, "counter set name"))
-            if name in out:
-                report.error(f"{set_path}.name", f"Duplicate value: {name!r}")
-        count = _counters(report, counter_set.get("counters"), f"{set_path}.counters")
-        if version.minor >= 35 and count > _MAX_COUNTERS:
-            report.error(f"{set_path}.counters", f"Too many: {count}: must have at most {_MAX_COUNTERS} items")
+        name, count = checked
+        if name and name in out:
+            report.error(f"{path}[{i}].name", f"Duplicate value: {name!r}")
         total += count
         counters = counter_set.get("counters")
         out[name] = set(counters) if isinstance(counters, dict) else set()
@@ -167,23 +175,13 @@ def _consumes_counters(report: Report, entries: Any, path: str, version: Version
     total = 0
     for j, entry in enumerate(entries):
         entry_path = f"{path}[{j}]"
-        if not isinstance(entry, dict):
-            report.error(entry_path, "must be an object")
+        checked = _named_counters(report, entry, entry_path, "counterSet", version)
+        if checked is None:
             continue
-        for key in set(entry) - {"counterSet", "counters"}:
-            report.error(f"{entry_path}.{key}", "unknown field")
-        set_name = entry.get("counterSet")
-        if not isinstance(set_name, str) or not set_name:
-            report.error(f"{entry_path}.counterSet", "Required value")
-            set_name = ""
-        else:
-            report.extend(f"{entry_path}.counterSet", dns_label_errors(set_name, "counter set name"))
-            if version.minor >= 35 and set_name in seen:
-                report.error(f"{entry_path}.counterSet", f"Duplicate value: {set_name!r}")
-            seen.add(set_name)
-        count = _counters(report, entry.get("counters"), f"{entry_path}.counters")
-        if version.minor >= 35 and count > _MAX_COUNTERS:
-            report.error(f"{entry_path}.counters", f"Too many: {count}: must have at most {_MAX_COUNTERS} items")
+        set_name, count = checked
+        if set_name and version.minor >= 35 and set_name in seen:
+            report.error(f"{entry_path}.counterSet", f"Duplicate value: {set_name!r}")
+        seen.add(set_name)
         total += count
         if version.minor < 35 and set_name:
             if set_name not in local_sets:

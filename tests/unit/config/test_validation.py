@@ -16,6 +16,7 @@ from dra_kwok.config.types import AttributeValue, Config, NodeSelectorTerm
 from dra_kwok.slices.render import NodeInfo, render
 from dra_kwok.slices.rules import Version, refused_on_create, validate_slice
 from tests.unit.config.builders import KWOK, attrs, config, device, mapping, req, term
+from tests.unit.config.test_loader import ADVANCED
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 CORPUS = sorted(glob.glob(os.path.join(ROOT, "tests", "corpus", "invalid", "*.yaml")))
@@ -600,28 +601,8 @@ def test_the_total_of_devices_over_all_mappings_is_bounded():
 
 # -- the 1.36/1.37 beta fields ---------------------------------------------------------------------------------------
 
-_BETA = """\
-driver: gpu.example.com
-mappings:
-  - name: gpu
-    nodeSelectorTerms: [{matchExpressions: [{key: type, operator: In, values: [kwok]}]}]
-    resourceSlice:
-      pool: {name: gpu}
-      sharedCounters: [{name: gpu-0, counters: {memory: {value: 40Gi}}}]
-      devices:
-        - name: part
-          count: 2
-          attributes: {type: {string: mig}}
-          taints: [{key: example.com/health, value: "{{device}}", effect: NoSchedule}]
-          consumesCounters: [{counterSet: gpu-0, counters: {memory: {value: 5Gi}}}]
-          allowMultipleAllocations: true
-          capacity:
-            bw: {value: 100G, requestPolicy: {default: 10G, validValues: [10G, 100G]}}
-"""
-
-
 def test_the_beta_fields_are_valid_on_1_36_and_later_and_refused_before_with_their_gate() -> None:
-    cfg = load_config(_BETA, "beta")
+    cfg = load_config(ADVANCED, "beta")
     assert errors(cfg) == {}
     assert [p for p in validate(cfg, Version(36)) if p.severity == "error"] == []
     refused = [p for p in validate(cfg, Version(35)) if p.severity == "error"]
@@ -629,20 +610,21 @@ def test_the_beta_fields_are_valid_on_1_36_and_later_and_refused_before_with_the
     assert ("the rendered ResourceSlice would be rejected by a Kubernetes 1.35 apiserver: spec.devices[0].taints: "
             "dropped by an apiserver without the alpha feature gate DRADeviceTaints (Kubernetes 1.35; on by default "
             "since Kubernetes 1.36); the driver would update forever") in [p.message for p in refused]
-    gates = {"DRADeviceTaints": True, "DRAPartitionableDevices": True, "DRAConsumableCapacity": True}
+    gates = {"DRADeviceTaints": True, "DRAPartitionableDevices": True, "DRAConsumableCapacity": True,
+             "DRADeviceBindingConditions": True}
     assert [p for p in validate(cfg, Version(35, gates)) if p.severity == "error"] == []
 
 
 @pytest.mark.parametrize("old, new, path, message", [
     ("counterSet: gpu-0", "counterSet: gpu-1", f"{D0}.consumesCounters[0].counterSet",
      "counter set 'gpu-1' is not in this mapping's resourceSlice.sharedCounters (defined: gpu-0)"),
-    ("counters: {memory: {value: 5Gi}}", "counters: {power: {value: 5}}", f"{D0}.consumesCounters[0].counters[power]",
+    ("counters: {memory: {value: 20Gi}}", "counters: {power: {value: 5}}", f"{D0}.consumesCounters[0].counters[power]",
      "counter 'power' is not defined in counter set 'gpu-0' (defined: memory)"),
-    ("[{name: gpu-0,", "[{name: gpu.0,", "mappings[0].resourceSlice.sharedCounters[0].name", "counter set name"),
+    ("        - name: gpu-0\n", "        - name: gpu.0\n", "mappings[0].resourceSlice.sharedCounters[0].name", "counter set name"),
     ("counters: {memory: {value: 40Gi}}", "counters: {memory: {value: 40GB}}",
      "mappings[0].resourceSlice.sharedCounters[0].counters[memory].value", "invalid quantity '40GB'"),
     ("effect: NoSchedule", "effect: Evict", f"{D0}.taints[0].effect", "unsupported effect 'Evict'"),
-    ("key: example.com/health", "key: a/b/c", f"{D0}.taints[0].key", ""),
+    ("key: example.com/unhealthy", "key: a/b/c", f"{D0}.taints[0].key", ""),
     ('value: "{{device}}"', 'value: "{{nope}}"', f"{D0}.taints[0].value", "nope"),
     ('value: "{{device}}"', 'value: "-x"', f"{D0}.taints[0].value", ""),
     ('value: "{{device}}"', 'value: "{{uuid}}-{{uuid}}"', f"{D0}.taints[0].value",
@@ -652,13 +634,13 @@ def test_the_beta_fields_are_valid_on_1_36_and_later_and_refused_before_with_the
     ("default: 10G", "default: 10GB", f"{D0}.capacity[bw].requestPolicy.default", "invalid quantity '10GB'"),
 ])
 def test_the_beta_fields_rules_with_paths_into_the_config(old: str, new: str, path: str, message: str) -> None:
-    assert old in _BETA
-    found = errors(load_config(_BETA.replace(old, new), "beta"))
+    assert old in ADVANCED
+    found = errors(load_config(ADVANCED.replace(old, new), "beta"))
     assert path in found and message in found[path], found
 
 
 def test_counter_set_names_are_unique_in_a_pool_across_mappings() -> None:
-    second = _BETA.split("  - name: gpu\n")[1].replace("name: part", "name: other")
-    cfg = load_config(_BETA + "  - name: gpu-b\n" + second, "beta")
+    second = ADVANCED.split("  - name: gpu\n")[1].replace("name: part", "name: other")
+    cfg = load_config(ADVANCED + "  - name: gpu-b\n" + second, "beta")
     assert errors(cfg)["mappings[1].resourceSlice.sharedCounters[0].name"].startswith(
         "counter set 'gpu-0' is also defined by mappings[0].resourceSlice.sharedCounters[0]")
