@@ -144,6 +144,33 @@ SLICE_CASES = {
                                        devices=[{"name": "a", "nodeName": "n1"}, {"name": "b", "allNodes": True}]),
     "per-device-missing": _spec(nodeName=None, perDeviceNodeSelection=True, devices=[{"name": "a"}]),
     "device-node-name-without-per-device": _spec(devices=[{"name": "a", "nodeName": "n1"}]),
+    "taint-without-effect": _spec(devices=[_device(taints=[{"key": "a"}])]),
+    "taint-value-invalid": _spec(devices=[_device(taints=[{**TAINT, "value": "-x"}])]),
+    "counter-value-zero": _spec(sharedCounters=[{"name": "s", "counters": {"c": {"value": "0"}}}], devices=None),
+    "counter-set-without-counters": _spec(sharedCounters=[{"name": "s", "counters": {}}], devices=None),
+    "consumes-same-set-twice": _spec(devices=[{"name": "p", "consumesCounters": [
+        {"counterSet": "s", "counters": {"c": {"value": "1"}}}] * 2}]),
+    "consumes-33-counters": _spec(devices=[{"name": "p", "consumesCounters": [
+        {"counterSet": "s", "counters": {f"c{i}": {"value": "1"} for i in range(33)}}]}]),
+    "policy-values-and-range": _spec(devices=_policy({"default": "10", "validValues": ["10"],
+                                                      "validRange": {"min": "10"}})),
+    "policy-range-max-below-min": _spec(devices=_policy({"default": "10", "validRange": {"min": "10", "max": "5"}})),
+    "policy-range-max-off-step": _spec(devices=_policy({"default": "10", "validRange": {"min": "10", "max": "45",
+                                                                                        "step": "10"}})),
+    "policy-range-step-too-big": _spec(devices=_policy({"default": "10", "validRange": {"min": "10", "step": "95"}})),
+    "policy-fractional-range": _spec(devices=_policy({"default": "1", "validRange": {"min": "500m", "max": "10",
+                                                                                     "step": "500m"}})),
+    "policy-11-values": _spec(devices=_policy({"default": "1", "validValues": [str(i) for i in range(1, 12)]})),
+    "binding-invalid-name": _spec(devices=[{"name": "d", "bindingConditions": ["a b"],
+                                            "bindingFailureConditions": ["f"]}]),
+    "per-device-node-selector": _spec(nodeName=None, perDeviceNodeSelection=True, devices=[{"name": "a", "nodeSelector": {
+        "nodeSelectorTerms": [{"matchExpressions": [{"key": "k", "operator": "In", "values": ["v"]}]}]}}]),
+    "per-device-node-selector-two-terms": _spec(nodeName=None, perDeviceNodeSelection=True, devices=[
+        {"name": "a", "nodeSelector": {"nodeSelectorTerms": [
+            {"matchExpressions": [{"key": "k", "operator": "In", "values": ["v"]}]},
+            {"matchExpressions": [{"key": "k", "operator": "Exists"}]}]}}]),
+    "per-device-two-selections": _spec(nodeName=None, perDeviceNodeSelection=True,
+                                       devices=[{"name": "a", "nodeName": "n1", "allNodes": True}]),
     "list-attribute": _spec(devices=[_device(attributes={"models": {"strings": ["a", "b"]}})]),
     "list-attribute-empty": _spec(devices=[_device(attributes={"n": {"ints": []}})]),
     "list-attribute-and-scalar": _spec(devices=[_device(attributes={"n": {"int": 1, "ints": [1]}})]),
