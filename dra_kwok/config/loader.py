@@ -762,14 +762,10 @@ def _attribute(c: _Checker, value: Any, path: str, mark: Mark | None) -> Any:
             c.error(path, f"field names must be strings, got {_describe(key)}", key_mark)
             continue
         item_path = _join(path, key)
-        canonical = key if key in _ATTRIBUTE_KEYS else _ATTRIBUTE_ALIASES.get(key)
+        canonical = key if key in _ATTRIBUTE_KEYS + _LIST_ATTRIBUTE_KEYS else _ATTRIBUTE_ALIASES.get(key)
         if canonical is None:
-            if key.lower() in _LIST_ATTRIBUTE_KEYS:
-                c.error(item_path, "not supported: list-valued attributes need a newer apiserver with an alpha "
-                        "feature gate; use one value", key_mark)
-            else:
-                c.error(item_path, _unknown(key, _ATTRIBUTE_KEYS)[0] + " (an attribute has exactly one of "
-                        "string, int, bool, version)", key_mark)
+            c.error(item_path, _unknown(key, _ATTRIBUTE_KEYS + _LIST_ATTRIBUTE_KEYS)[0] + " (an attribute has exactly "
+                    "one of string, int, bool, version, or a list: strings, ints, bools, versions)", key_mark)
             continue
         if canonical in written:
             c.error(item_path, f"both {written[canonical]!r} and {key!r} given; keep one", key_mark)
@@ -778,8 +774,12 @@ def _attribute(c: _Checker, value: Any, path: str, mark: Mark | None) -> Any:
         if item is None:
             c.error(item_path, "expected a value, got null", key_mark)
             continue
-        check = {"string": _string, "version": _string, "int": _integer, "bool": _boolean}[canonical]
-        checked = check(c, item, item_path, key_mark)
+        scalar = {"string": _string, "version": _string, "int": _integer, "bool": _boolean}
+        if canonical in _LIST_ATTRIBUTE_KEYS:
+            element = scalar[canonical[:-1]]
+            checked = c.seq(item, item_path, key_mark, element, canonical)
+        else:
+            checked = scalar[canonical](c, item, item_path, key_mark)
         if checked is not _BAD:
             out[canonical] = checked
     return out if len(c.errors) == before else _BAD

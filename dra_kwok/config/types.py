@@ -97,21 +97,27 @@ class NodeSelector:
 @dataclass_json(letter_case=_CAMEL)
 @dataclass(frozen=True)
 class AttributeValue:
-    """A device attribute; exactly one of the four should be set.
+    """A device attribute; exactly one of the eight should be set.
 
     The YAML keys are ``string``/``int``/``bool``/``version`` (the loader also accepts the original Go
-    driver's ``String``/``Int``/``Bool``/``Version``).  ``string`` values may contain placeholders, see
-    :mod:`dra_kwok.slices.render`.
+    driver's ``String``/``Int``/``Bool``/``Version``) and the list-type ``strings``/``ints``/``bools``/``versions``
+    (Kubernetes 1.36+ with the alpha feature gate DRAListTypeAttributes).  ``string`` values and ``strings`` items
+    may contain placeholders, see :mod:`dra_kwok.slices.render`.
     """
 
     string: Optional[str] = _optional()
     int_: Optional[int] = _optional(field_name="int")
     bool_: Optional[bool] = _optional(field_name="bool")
     version: Optional[str] = _optional()
+    strings: Optional[tuple[str, ...]] = _optional()
+    ints: Optional[tuple[int, ...]] = _optional()
+    bools: Optional[tuple[bool, ...]] = _optional()
+    versions: Optional[tuple[str, ...]] = _optional()
 
     def items(self) -> list[tuple[str, Any]]:
         """The set values as ``(kubernetes key, value)`` pairs, in a fixed order."""
-        pairs = (("bool", self.bool_), ("int", self.int_), ("string", self.string), ("version", self.version))
+        pairs = (("bool", self.bool_), ("int", self.int_), ("string", self.string), ("version", self.version),
+                 ("bools", self.bools), ("ints", self.ints), ("strings", self.strings), ("versions", self.versions))
         return [(k, v) for k, v in pairs if v is not None]
 
 

@@ -142,27 +142,40 @@ def _check_attribute(
 ) -> None:
     items = value.items()
     if not items:
-        report.error(path, "no value: set exactly one of string, int, bool, version")
+        report.error(path, "no value: set exactly one of string, int, bool, version (or a list: strings, ints, "
+                     "bools, versions)")
         return
     if len(items) > 1:
         report.error(path, f"{len(items)} values ({', '.join(k for k, _ in items)}): set exactly one of string, "
-                     "int, bool, version")
+                     "int, bool, version (or a list: strings, ints, bools, versions)")
     for key, item in items:
         item_path = f"{path}.{key}"
-        if key == "int":
-            if not isinstance(item, int) or isinstance(item, bool):
-                report.error(item_path, f"expected an integer, got {type(item).__name__}")
-            elif not _INT64_MIN <= item <= _INT64_MAX:
-                report.error(item_path, f"{item} does not fit in 64 bits")
-        elif key == "bool":
-            if not isinstance(item, bool):
-                report.error(item_path, f"expected true or false, got {type(item).__name__}")
-        elif not isinstance(item, str):
-            report.error(item_path, f"expected a string, got {type(item).__name__}")
-        elif key == "version":
-            report.extend(item_path, semver_errors(item))
+        if key.endswith("s"):  # a list attribute (Kubernetes 1.36+ with DRAListTypeAttributes)
+            if not isinstance(item, tuple) or not item:
+                report.error(item_path, "a list attribute needs at least one value")
+                continue
+            for j, element in enumerate(item):
+                _check_scalar(report, key[:-1], element, f"{item_path}[{j}]", device, cluster_wide)
         else:
-            _check_string(report, item, item_path, device, cluster_wide)
+            _check_scalar(report, key, item, item_path, device, cluster_wide)
+
+
+def _check_scalar(report: Report, key: str, item: Any, item_path: str, device: DeviceTemplate,
+                  cluster_wide: bool) -> None:
+    if key == "int":
+        if not isinstance(item, int) or isinstance(item, bool):
+            report.error(item_path, f"expected an integer, got {type(item).__name__}")
+        elif not _INT64_MIN <= item <= _INT64_MAX:
+            report.error(item_path, f"{item} does not fit in 64 bits")
+    elif key == "bool":
+        if not isinstance(item, bool):
+            report.error(item_path, f"expected true or false, got {type(item).__name__}")
+    elif not isinstance(item, str):
+        report.error(item_path, f"expected a string, got {type(item).__name__}")
+    elif key == "version":
+        report.extend(item_path, semver_errors(item))
+    else:
+        _check_string(report, item, item_path, device, cluster_wide)
 
 
 def _expanded_length(report: Report, parts: tuple[Any, ...], path: str, device: DeviceTemplate,

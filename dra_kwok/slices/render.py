@@ -227,14 +227,28 @@ def _term_body(term: NodeSelectorTerm) -> dict[str, Any]:
     return body
 
 
+def _expand_string(item: Any, context: dict[str, Any]) -> Any:
+    if isinstance(item, str) and "{{" in item:
+        try:
+            return expand_template(parse_template(item), **context)
+        except TemplateError:
+            pass  # rendered as written; validation reports it
+    return item
+
+
+def _copy_attribute(body: dict[str, Any]) -> dict[str, Any]:
+    return {k: list(v) if type(v) is list else v for k, v in body.items()}
+
+
 def _attribute_body(value: AttributeValue, context: dict[str, Any]) -> dict[str, Any]:
     body: dict[str, Any] = {}
     for key, item in value.items():
-        if key == "string" and isinstance(item, str) and "{{" in item:
-            try:
-                item = expand_template(parse_template(item), **context)
-            except TemplateError:
-                pass  # rendered as written; validation reports it
+        if key == "string":
+            item = _expand_string(item, context)
+        elif key == "strings" and isinstance(item, tuple):
+            item = [_expand_string(i, context) for i in item]
+        elif isinstance(item, tuple):
+            item = list(item)
         body[key] = item
     return body
 
@@ -290,12 +304,8 @@ def _extras(template: DeviceTemplate) -> dict[str, Any]:
 def _taints_body(taints: list[dict[str, Any]], context: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for taint in taints:
-        value = taint.get("value")
-        if isinstance(value, str) and "{{" in value:
-            try:
-                taint = {**taint, "value": expand_template(parse_template(value), **context)}
-            except TemplateError:
-                pass  # rendered as written; validation reports it
+        if "value" in taint:
+            taint = {**taint, "value": _expand_string(taint["value"], context)}
         out.append(taint)
     return out
 
@@ -321,7 +331,7 @@ def _devices(
                 )
             # Bodies that do not depend on the device are built once per template and copied per device.
             attributes = sorted(template.attributes.items())
-            dynamic = {k for k, v in attributes if isinstance(v.string, str) and "{{" in v.string}
+            dynamic = {k for k, v in attributes if "{{" in (v.string or "") or any("{{" in str(i) for i in v.strings or ())}
             static = {k: _attribute_body(v, {}) for k, v in attributes if k not in dynamic}
             capacity = {k: _capacity_body(v) for k, v in sorted(template.capacity.items())}
             extras = _extras(template)
@@ -331,7 +341,7 @@ def _devices(
                 context = {"node_name": node_name, "device": name, "index": index, "driver": driver, "pool": pool}
                 if attributes:
                     device["attributes"] = {
-                        k: _attribute_body(v, context) if k in dynamic else dict(static[k]) for k, v in attributes
+                        k: _attribute_body(v, context) if k in dynamic else _copy_attribute(static[k]) for k, v in attributes
                     }
                 if capacity:
                     device["capacity"] = {k: copy.deepcopy(v) for k, v in capacity.items()}

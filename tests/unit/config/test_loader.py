@@ -387,7 +387,8 @@ def test_all_structural_errors_are_reported_at_once() -> None:
         ("memory: {value: 16Gi}", "memory: {value: 1.5}", None),
         ("type: {string: t4}", "type: {string: 7.5}", None),
         ("type: {string: t4}", "type: {str: t4}", None),
-        ("type: {string: t4}", "type: {strings: [a]}", None),
+        ("type: {string: t4}", "type: {strings: a}", None),
+        ("type: {string: t4}", "type: {ints: [1, a]}", None),
         ("        - name: gpu\n", "        - name: gpu\n          basic: {}\n", None),
     ],
 )
@@ -470,6 +471,15 @@ mappings:
               requestPolicy: {default: 10G, validRange: {min: 10G, max: 100G, step: 10G}}
             slots: {value: "8", requestPolicy: {default: "1", validValues: ["1", "2", 4]}}
 """
+
+
+def test_list_attributes_load_into_the_model() -> None:
+    lists = 'type: {strings: [a, "{{device}}"]}\n            n: {ints: [1, 2]}\n            b: {bools: [true]}\n' \
+        "            v: {versions: [1.0.0]}"
+    config = load_config(RAW.replace("type: {string: t4}", lists), "lists")
+    attributes = config.mappings[0].resource_slice.devices[0].attributes
+    assert attributes["type"] == AttributeValue(strings=("a", "{{device}}"))
+    assert (attributes["n"].ints, attributes["b"].bools, attributes["v"].versions) == ((1, 2), (True,), ("1.0.0",))
 
 
 def test_the_beta_fields_load_into_the_model() -> None:

@@ -358,9 +358,25 @@ def test_invalid_attribute_and_capacity_names(key: str, fragment: str) -> None:
 
 def test_attribute_needs_exactly_one_value() -> None:
     path, message = only_error(config(mapping(devices=[device(attributes={"t": AttributeValue()})])))
-    assert (path, message) == (f"{D0}.attributes[t]", "no value: set exactly one of string, int, bool, version")
+    assert (path, message) == (f"{D0}.attributes[t]", "no value: set exactly one of string, int, bool, version (or "
+                               "a list: strings, ints, bools, versions)")
     path, message = only_error(config(mapping(devices=[device(attributes={"t": AttributeValue(string="a", int_=1)})])))
-    assert message == "2 values (int, string): set exactly one of string, int, bool, version"
+    assert message == ("2 values (int, string): set exactly one of string, int, bool, version (or a list: strings, "
+                       "ints, bools, versions)")
+
+
+def test_list_attributes_need_their_gate_and_items_follow_the_scalar_rules() -> None:
+    listed = config(mapping(devices=[device(attributes={"t": AttributeValue(strings=("a", "{{device}}"))})]))
+    gated = Version(37, {"DRAListTypeAttributes": True})
+    assert [p for p in validate(listed, gated) if p.severity == "error"] == []
+    refused = [p.message for p in validate(listed) if p.severity == "error"]
+    assert any("refused (422) by an apiserver without the alpha feature gate DRAListTypeAttributes" in m
+               for m in refused), refused
+    bad = config(mapping(devices=[device(attributes={"t": AttributeValue(strings=("a", "{{nope}}")),
+                                                     "n": AttributeValue(ints=()),
+                                                     "v": AttributeValue(versions=("1.0",))})]))
+    assert set(errors(bad)) == {f"{D0}.attributes[t].strings[1]", f"{D0}.attributes[n].ints",
+                                f"{D0}.attributes[v].versions[0]"}
 
 
 def test_string_length() -> None:

@@ -100,3 +100,13 @@ def test_the_servers_taint_time_added_is_not_a_difference() -> None:
     assert devices_digest(stored) == devices_digest(devices)
     stored[0]["taints"][0]["effect"] = "NoExecute"
     assert devices_digest(stored) != devices_digest(devices)
+
+
+def test_list_attributes_render_as_lists_with_placeholders_in_strings() -> None:
+    text = _config(count=2).replace("attributes: {type: {string: mig}}",
+                                    'attributes: {type: {strings: [mig, "m-{{index}}"]}, n: {ints: [1, 2]}}')
+    gated = Version(37, {"DRAListTypeAttributes": True})
+    part0, part1 = specs(text, gated)[1]["devices"][:2]
+    assert part0["attributes"] == {"n": {"ints": [1, 2]}, "type": {"strings": ["mig", "m-0"]}}
+    assert part1["attributes"]["type"] == {"strings": ["mig", "m-1"]}
+    assert part0["attributes"]["n"]["ints"] is not part1["attributes"]["n"]["ints"]
