@@ -244,7 +244,8 @@ def _attribute_body(value: AttributeValue, context: dict[str, Any]) -> dict[str,
     body: dict[str, Any] = {}
     for key, item in value.items():
         if key == "string":
-            item = _expand_string(item, context)
+            if "{{" in item:
+                item = _expand_string(item, context)
         elif key == "strings" and isinstance(item, tuple):
             item = [_expand_string(i, context) for i in item]
         elif isinstance(item, tuple):
@@ -331,9 +332,12 @@ def _devices(
                 )
             # Bodies that do not depend on the device are built once per template and copied per device.
             attributes = sorted(template.attributes.items())
-            dynamic = {k for k, v in attributes if "{{" in (v.string or "") or any("{{" in str(i) for i in v.strings or ())}
+            dynamic = {k for k, v in attributes
+                       if "{{" in (v.string or "") or any("{{" in i for i in v.strings or ())}
             static = {k: _attribute_body(v, {}) for k, v in attributes if k not in dynamic}
+            listed = {k for k, body in static.items() if any(type(v) is list for v in body.values())}
             capacity = {k: _capacity_body(v) for k, v in sorted(template.capacity.items())}
+            plain_capacity = all(len(v) == 1 for v in capacity.values())
             extras = _extras(template)
             dynamic_taints = any("{{" in (t.value or "") for t in template.taints or ())
             for name, index in _expand(template):
@@ -341,10 +345,13 @@ def _devices(
                 context = {"node_name": node_name, "device": name, "index": index, "driver": driver, "pool": pool}
                 if attributes:
                     device["attributes"] = {
-                        k: _attribute_body(v, context) if k in dynamic else _copy_attribute(static[k]) for k, v in attributes
+                        k: _attribute_body(v, context) if k in dynamic
+                        else _copy_attribute(static[k]) if k in listed else dict(static[k])
+                        for k, v in attributes
                     }
-                if capacity:
-                    device["capacity"] = {k: copy.deepcopy(v) for k, v in capacity.items()}
+                if capacity:  # new containers per device; a request policy (rare) is copied whole
+                    device["capacity"] = ({k: {"value": v["value"]} for k, v in capacity.items()} if plain_capacity
+                                          else copy.deepcopy(capacity))
                 if extras:
                     device.update(copy.deepcopy(extras))
                     if dynamic_taints:
