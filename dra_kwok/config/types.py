@@ -116,7 +116,8 @@ class AttributeValue:
 
     def items(self) -> list[tuple[str, Any]]:
         """The set values as ``(kubernetes key, value)`` pairs, in a fixed order."""
-        pairs = [("bool", self.bool_), ("int", self.int_), ("string", self.string), ("version", self.version)]
+        pairs: list[tuple[str, Any]] = [("bool", self.bool_), ("int", self.int_), ("string", self.string),
+                                        ("version", self.version)]
         if self.bools is not None or self.ints is not None or self.strings is not None or self.versions is not None:
             pairs += [("bools", self.bools), ("ints", self.ints), ("strings", self.strings),
                       ("versions", self.versions)]
