@@ -37,7 +37,7 @@ class Rejected(Exception):
         super().__init__("; ".join(self.errors))
 
 
-def _rendered_problems(config: Config, version: Version) -> list[FieldError]:
+def _rendered_problems(config: Config, version: Version = DEFAULT) -> list[FieldError]:
     out = []
     indexes = {id(m): i for i, m in enumerate(config.mappings)}
     for mapping, pool in render_all_groups(config, _EXAMPLE_NODE, version):

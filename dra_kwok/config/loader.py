@@ -825,9 +825,7 @@ def _capacity(c: _Checker, value: Any, path: str, mark: Mark | None) -> Any:
         c.error(path, f"expected a mapping {{value: <quantity>}}, got {_describe(value)}; write e.g. "
                 f"{{value: {example}}}", mark)
         return _BAD
-    return c.obj(value, path, mark, {"value": _Field(_quantity_scalar, required=True),
-                                     "requestPolicy": _Field(_request_policy)},
-                 what="a capacity {value, requestPolicy}")
+    return c.obj(value, path, mark, _CAPACITY_FIELDS, what="a capacity {value, requestPolicy}")
 
 
 def _counter_value(c: _Checker, value: Any, path: str, mark: Mark | None) -> Any:
@@ -859,25 +857,25 @@ def _taint(c: _Checker, value: Any, path: str, mark: Mark | None) -> Any:
                  what="a taint {key, value, effect}")
 
 
+_DEVICE_FIELDS = {
+    "name": _Field(_string, required=True),
+    "count": _Field(_integer),
+    "attributes": _Field(lambda c, v, p, m: c.dict_of(v, p, m, _attribute, "attribute values")),
+    "capacity": _Field(lambda c, v, p, m: c.dict_of(v, p, m, _capacity, "{value: <quantity>}")),
+    "taints": _Field(lambda c, v, p, m: c.seq(v, p, m, _taint, "taints")),
+    "allowMultipleAllocations": _Field(_boolean),
+    "bindsToNode": _Field(_boolean),
+    "bindingConditions": _Field(_strings),
+    "bindingFailureConditions": _Field(_strings),
+    "consumesCounters": _Field(lambda c, v, p, m: c.seq(v, p, m, _consumption, "counter consumptions")),
+}
+_CAPACITY_FIELDS = {"value": _Field(_quantity_scalar, required=True), "requestPolicy": _Field(_request_policy)}
+
+
 def _device(c: _Checker, value: Any, path: str, mark: Mark | None) -> Any:
-    return c.obj(
-        value, path, mark,
-        {
-            "name": _Field(_string, required=True),
-            "count": _Field(_integer),
-            "attributes": _Field(lambda c, v, p, m: c.dict_of(v, p, m, _attribute, "attribute values")),
-            "capacity": _Field(lambda c, v, p, m: c.dict_of(v, p, m, _capacity, "{value: <quantity>}")),
-            "taints": _Field(lambda c, v, p, m: c.seq(v, p, m, _taint, "taints")),
-            "allowMultipleAllocations": _Field(_boolean),
-            "bindsToNode": _Field(_boolean),
-            "bindingConditions": _Field(_strings),
-            "bindingFailureConditions": _Field(_strings),
-            "consumesCounters": _Field(lambda c, v, p, m: c.seq(v, p, m, _consumption, "counter consumptions")),
-        },
-        _DEVICE_REFUSED,
-        what="a device {name, count, attributes, capacity, taints, allowMultipleAllocations, bindsToNode, "
-        "bindingConditions, bindingFailureConditions, consumesCounters}",
-    )
+    return c.obj(value, path, mark, _DEVICE_FIELDS, _DEVICE_REFUSED,
+                 what="a device {name, count, attributes, capacity, taints, allowMultipleAllocations, bindsToNode, "
+                 "bindingConditions, bindingFailureConditions, consumesCounters}")
 
 
 def _pool(c: _Checker, value: Any, path: str, mark: Mark | None) -> Any:

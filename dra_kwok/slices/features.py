@@ -121,14 +121,19 @@ class Version:
 
     minor: int = 37
     feature_gates: Mapping[str, bool] = field(default_factory=lambda: MappingProxyType({}))
+    _features: frozenset[str] = field(init=False, repr=False, compare=False, default=frozenset())
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "feature_gates", MappingProxyType(dict(self.feature_gates)))
-        enabled(self.minor, self.feature_gates)  # refuse an unknown version or gate now
+        # refuses an unknown version or gate now; computed once (the rules ask for every device)
+        object.__setattr__(self, "_features", enabled(self.minor, self.feature_gates))
+
+    def __hash__(self) -> int:
+        return hash((self.minor, tuple(sorted(self.feature_gates.items()))))
 
     @property
     def features(self) -> frozenset[str]:
-        return enabled(self.minor, self.feature_gates)
+        return self._features
 
     def on(self, gate: str) -> bool:
         return gate in self.features

@@ -42,6 +42,8 @@ _DEVICE_FIELDS = {"name", "attributes", "capacity", "consumesCounters", "nodeNam
                   "allowMultipleAllocations"}
 # Fields the 1.37 API knows but dra-kwok does not validate yet (1.37 alphas): refused with their gate named.
 _UNSUPPORTED_DEVICE = {"nodeAllocatableResources", "skipNodeOperations"}
+_SCALARS = frozenset(("bool", "int", "string", "version"))
+_BINDING_FIELDS = frozenset(("bindsToNode", "bindingConditions", "bindingFailureConditions"))
 _LIST_ATTRIBUTES = {"ints": "int", "bools": "bool", "strings": "string", "versions": "version"}
 _MAX_DEVICES_ADVANCED = 64
 _MAX_TAINTS = {34: 4}  # else 16
@@ -425,15 +427,21 @@ def _scalar(report: Report, kind: str, item: Any, path: str) -> None:
 
 
 def _slice_attribute(report: Report, value: Any, path: str, version: Version) -> int:
-    """One attribute; returns how many values it holds (list items count one each)."""
+    """One attribute; returns how many values it holds (list items count one each), negated for a list."""
     if not isinstance(value, dict):
         report.error(path, "must be an object")
         return 0
+    if len(value) == 1:  # the common case, kept fast: one scalar
+        ((key, item),) = value.items()
+        if key in _SCALARS:
+            _scalar(report, key, item, f"{path}.{key}")
+            return 1
     count = values = 0
-    scalar = any(key in ("bool", "int", "string", "version") for key in value)
+    listed = False
+    scalar = "string" in value or "int" in value or "bool" in value or "version" in value
     for key, item in value.items():
         item_path = f"{path}.{key}"
-        if key in ("bool", "int", "string", "version"):
+        if key in _SCALARS:
             count += 1
             values += 1
             _scalar(report, key, item, item_path)
@@ -445,13 +453,14 @@ def _slice_attribute(report: Report, value: Any, path: str, version: Version) ->
                 report.error(item_path, "Required value: must be a non-empty list")
                 continue
             values += len(item)
+            listed = True
             for j, element in enumerate(item):
                 _scalar(report, _LIST_ATTRIBUTES[key], element, f"{item_path}[{j}]")
         else:
             report.error(item_path, "unknown field")
     if count != 1:
         report.error(path, "Invalid value: exactly one value must be specified")
-    return values
+    return -values if listed else values
 
 
 def _device_node_selection(report: Report, device: dict[str, Any], path: str, per_device: bool) -> None:
@@ -490,7 +499,7 @@ def _slice_device(report: Report, device: Any, path: str, version: Version, per_
         report.error(path, "must be an object")
         return False, 0
     advanced, consumed = False, 0
-    kept = set()
+    kept: set[str] = set()
     for key in device:
         if key in _UNSUPPORTED_DEVICE:
             if _gated(report, version, f"{path}.{key}", f"devices[].{key}"):
@@ -509,11 +518,12 @@ def _slice_device(report: Report, device: Any, path: str, version: Version, per_
         consumed = _consumes_counters(report, device["consumesCounters"], f"{path}.consumesCounters", version,
                                       local_sets)
         advanced = advanced or bool(device["consumesCounters"])
-    if kept & {"bindsToNode", "bindingConditions", "bindingFailureConditions"}:
+    if kept and not kept.isdisjoint(_BINDING_FIELDS):
         _binding(report, device, path)
     if "allowMultipleAllocations" in kept and not isinstance(device["allowMultipleAllocations"], bool):
         report.error(f"{path}.allowMultipleAllocations", "must be a boolean")
-    if version.on("DRAPartitionableDevices"):
+    if (per_device or "nodeName" in device or "nodeSelector" in device or "allNodes" in device) \
+            and version.on("DRAPartitionableDevices"):
         _device_node_selection(report, device, path, per_device)
     attributes = device.get("attributes") or {}
     capacity = device.get("capacity") or {}
@@ -527,9 +537,10 @@ def _slice_device(report: Report, device: Any, path: str, version: Version, per_
     for key, value in attributes.items():
         key_path = f"{path}.attributes[{key}]"
         report.extend(f"{path}.attributes", qualified_name_errors(str(key)))
-        values += _slice_attribute(report, value, key_path, version)
-        if version.minor >= 36 and isinstance(value, dict) and any(k in _LIST_ATTRIBUTES for k in value):
-            advanced = True
+        held = _slice_attribute(report, value, key_path, version)
+        if held < 0:  # a list-type attribute
+            held, advanced = -held, advanced or version.minor >= 36
+        values += held
     if version.minor >= 36 and values > _MAX_ATTRIBUTE_VALUES:
         report.error(f"{path}.attributes", f"Too many: {values}: the total number of attribute values (each list "
                      f"item counted) must not exceed {_MAX_ATTRIBUTE_VALUES}")

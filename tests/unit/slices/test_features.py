@@ -73,6 +73,8 @@ def test_overrides() -> None:
 
 def test_version() -> None:
     assert Version() == Version(37)
+    assert hash(Version(35, {"DRADeviceTaints": True})) == hash(Version(35, {"DRADeviceTaints": True}))
+    assert len({Version(37), Version(37, {}), Version(37, {"DRAListTypeAttributes": True})}) == 2
     assert Version.parse("v1.34.4") == Version(34)
     parsed = Version.parse("1.35", "DRADeviceTaints=true, DRAConsumableCapacity=False")
     assert parsed.feature_gates == {"DRADeviceTaints": True, "DRAConsumableCapacity": False}
