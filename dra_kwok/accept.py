@@ -22,7 +22,7 @@ from dra_kwok.config.formats import ASSUMED_NODE_NAME_LENGTH
 from dra_kwok.config.loader import gc_paused
 from dra_kwok.slices.nodes import NodeInfo
 from dra_kwok.slices.render import render_all_groups
-from dra_kwok.slices.rules import validate_slice
+from dra_kwok.slices.rules import DEFAULT, Version, validate_slice
 
 __all__ = ["Rejected", "accept", "validate"]
 
@@ -37,23 +37,25 @@ class Rejected(Exception):
         super().__init__("; ".join(self.errors))
 
 
-def _rendered_problems(config: Config) -> list[FieldError]:
+def _rendered_problems(config: Config, version: Version = DEFAULT) -> list[FieldError]:
     out = []
     indexes = {id(m): i for i, m in enumerate(config.mappings)}
-    for mapping, pool in render_all_groups(config, _EXAMPLE_NODE):
+    for mapping, pool in render_all_groups(config, _EXAMPLE_NODE, version):
         path = f"mappings[{indexes[id(mapping)]}].resourceSlice"
         for body in pool.slices:
-            for problem in errors_only(validate_slice(body)):
-                out.append(FieldError(path, f"the rendered ResourceSlice would be rejected by the apiserver: {problem}"))
+            for problem in errors_only(validate_slice(body, version)):
+                out.append(FieldError(path, f"the rendered ResourceSlice would be rejected by a Kubernetes {version} "
+                                      f"apiserver: {problem}"))
     return out
 
 
-def validate(config: Config) -> list[FieldError]:
-    """Every error and warning of ``config``; it is valid when no item has ``severity == "error"``."""
+def validate(config: Config, version: Version = DEFAULT) -> list[FieldError]:
+    """Every error and warning of ``config`` for a kube-apiserver ``version`` (default: the newest supported, with its
+    default feature gates); it is valid when no item has ``severity == "error"``."""
     with gc_paused():
         problems = config_rules(config)
         if not errors_only(problems):
-            problems += _rendered_problems(config)
+            problems += _rendered_problems(config, version)
     return problems
 
 

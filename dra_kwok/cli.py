@@ -81,11 +81,24 @@ def _refuse_non_regular(path: str, mode: int) -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True))
 @click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="json: machine-readable errors.")
-def validate(files: tuple[str, ...], output: str) -> None:
+@click.option("--kubernetes-version", default="1.37", show_default=True, metavar="1.34|1.35|1.36|1.37",
+              help="The kube-apiserver whose ResourceSlice rules and default feature gates apply.")
+@click.option("--feature-gates", default="", metavar="Name=true,...",
+              help="DRA feature gates that apiserver was started with (--feature-gates), over its defaults.")
+def validate(files: tuple[str, ...], output: str, kubernetes_version: str, feature_gates: str) -> None:
     """Check configs offline, with the apiserver's rules. FILE is a raw config, a ConfigMap manifest or a
     multi-document YAML. Exit 0 valid, 1 invalid, 2 unreadable."""
-    from dra_kwok.accept import validate as check
+    from dra_kwok.accept import validate as check_for
     from dra_kwok.config import ConfigInvalid, ParseError, load_documents
+    from dra_kwok.slices.features import Version
+
+    try:
+        version = Version.parse(kubernetes_version, feature_gates)
+    except ValueError as err:
+        raise click.UsageError(f"--kubernetes-version/--feature-gates: {err}") from None
+
+    def check(config: Any) -> list[Any]:
+        return check_for(config, version)
 
     results: list[dict[str, Any]] = []
     worst = 0

@@ -16,8 +16,8 @@ problem at once, each with a field path and a line number:
    beyond U+FFFF) are joined into that character; a lone surrogate is refused.
 2. **Structure** (:class:`ConfigInvalid`): checked on the plain data *before* dataclasses-json sees it,
    because dataclasses-json drops unknown fields and does not check types.  Unknown fields are errors with a
-   "did you mean" suggestion; fields that the driver owns (``nodeName``, ``generation``) or that a 1.34
-   apiserver without alpha gates drops (``taints``, ``sharedCounters``...) are refused with the reason.
+   "did you mean" suggestion; fields that the driver owns (``nodeName``, ``generation``) or that dra-kwok does
+   not publish yet (per-device node selection) are refused with the reason.
 
 Rules about *values* (name formats, limits) belong to :func:`dra_kwok.config.validation.validate`.
 
@@ -72,21 +72,13 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 _STR_TAG = "tag:yaml.org,2002:str"
 _SPECIAL_KEY_TAGS = (_MERGE_TAG, "tag:yaml.org,2002:value")  # keys PyYAML's flatten_mapping rewrites
 
-# Fields a 1.34 apiserver drops unless an alpha feature gate is on: a publisher that sends them would see
-# them missing from the stored object and update forever.
+# Fields dra-kwok does not publish yet (per-device node selection): an apiserver without DRAPartitionableDevices
+# (every version before 1.36) drops them, and the config model has no place for them.
 _ALPHA_GATES = {
-    "sharedCounters": "DRAPartitionableDevices",
     "perDeviceNodeSelection": "DRAPartitionableDevices",
-    "consumesCounters": "DRAPartitionableDevices",
     "nodeName@device": "DRAPartitionableDevices",
     "nodeSelector@device": "DRAPartitionableDevices",
     "allNodes@device": "DRAPartitionableDevices",
-    "taints": "DRADeviceTaints",
-    "bindsToNode": "DRADeviceBindingConditions",
-    "bindingConditions": "DRADeviceBindingConditions",
-    "bindingFailureConditions": "DRADeviceBindingConditions",
-    "allowMultipleAllocations": "DRAConsumableCapacity",
-    "requestPolicy": "DRAConsumableCapacity",
 }
 
 
@@ -101,26 +93,18 @@ def _alpha(name: str) -> str:
 _SLICE_REFUSED = {
     "nodeName": "not allowed: the driver sets nodeName to each matching node; remove it (for one node only, "
     "select it with matchFields: [{key: metadata.name, operator: In, values: [<node>]}])",
-    "sharedCounters": _alpha("sharedCounters"),
     "perDeviceNodeSelection": _alpha("perDeviceNodeSelection"),
 }
 _POOL_REFUSED = {
     "generation": "not allowed: the driver manages the pool generation; remove it",
 }
 _DEVICE_REFUSED = {
-    "taints": _alpha("taints"),
-    "consumesCounters": _alpha("consumesCounters"),
-    "bindsToNode": _alpha("bindsToNode"),
-    "bindingConditions": _alpha("bindingConditions"),
-    "bindingFailureConditions": _alpha("bindingFailureConditions"),
-    "allowMultipleAllocations": _alpha("allowMultipleAllocations"),
     "nodeName": _alpha("nodeName@device"),
     "nodeSelector": _alpha("nodeSelector@device"),
     "allNodes": _alpha("allNodes@device"),
     "basic": "not supported: 'basic' is the resource.k8s.io/v1beta1 layout; in v1 put name, attributes and "
     "capacity directly on the device",
 }
-_CAPACITY_REFUSED = {"requestPolicy": _alpha("requestPolicy")}
 
 _ATTRIBUTE_KEYS = ("string", "int", "bool", "version")
 _ATTRIBUTE_ALIASES = {"String": "string", "Int": "int", "Bool": "bool", "Version": "version"}
@@ -778,14 +762,10 @@ def _attribute(c: _Checker, value: Any, path: str, mark: Mark | None) -> Any:
             c.error(path, f"field names must be strings, got {_describe(key)}", key_mark)
             continue
         item_path = _join(path, key)
-        canonical = key if key in _ATTRIBUTE_KEYS else _ATTRIBUTE_ALIASES.get(key)
+        canonical = key if key in _ATTRIBUTE_KEYS + _LIST_ATTRIBUTE_KEYS else _ATTRIBUTE_ALIASES.get(key)
         if canonical is None:
-            if key.lower() in _LIST_ATTRIBUTE_KEYS:
-                c.error(item_path, "not supported: list-valued attributes need a newer apiserver with an alpha "
-                        "feature gate; use one value", key_mark)
-            else:
-                c.error(item_path, _unknown(key, _ATTRIBUTE_KEYS)[0] + " (an attribute has exactly one of "
-                        "string, int, bool, version)", key_mark)
+            c.error(item_path, _unknown(key, _ATTRIBUTE_KEYS + _LIST_ATTRIBUTE_KEYS)[0] + " (an attribute has exactly "
+                    "one of string, int, bool, version, or a list: strings, ints, bools, versions)", key_mark)
             continue
         if canonical in written:
             c.error(item_path, f"both {written[canonical]!r} and {key!r} given; keep one", key_mark)
@@ -794,8 +774,12 @@ def _attribute(c: _Checker, value: Any, path: str, mark: Mark | None) -> Any:
         if item is None:
             c.error(item_path, "expected a value, got null", key_mark)
             continue
-        check = {"string": _string, "version": _string, "int": _integer, "bool": _boolean}[canonical]
-        checked = check(c, item, item_path, key_mark)
+        scalar = {"string": _string, "version": _string, "int": _integer, "bool": _boolean}
+        if canonical in _LIST_ATTRIBUTE_KEYS:
+            element = scalar[canonical[:-1]]
+            checked = c.seq(item, item_path, key_mark, element, canonical)
+        else:
+            checked = scalar[canonical](c, item, item_path, key_mark)
         if checked is not _BAD:
             out[canonical] = checked
     return out if len(c.errors) == before else _BAD
@@ -813,27 +797,85 @@ def _quantity_scalar(c: _Checker, value: Any, path: str, mark: Mark | None) -> A
     return _BAD
 
 
+def _strings(c: _Checker, value: Any, path: str, mark: Mark | None) -> Any:
+    return c.seq(value, path, mark, _string, "strings")
+
+
+def _valid_range(c: _Checker, value: Any, path: str, mark: Mark | None) -> Any:
+    return c.obj(value, path, mark, {"min": _Field(_quantity_scalar, required=True), "max": _Field(_quantity_scalar),
+                                     "step": _Field(_quantity_scalar)},
+                 what="a range {min, max, step}")
+
+
+def _request_policy(c: _Checker, value: Any, path: str, mark: Mark | None) -> Any:
+    return c.obj(
+        value, path, mark,
+        {
+            "default": _Field(_quantity_scalar),
+            "validValues": _Field(lambda c, v, p, m: c.seq(v, p, m, _quantity_scalar, "quantities")),
+            "validRange": _Field(_valid_range),
+        },
+        what="a request policy {default, validValues | validRange}",
+    )
+
+
 def _capacity(c: _Checker, value: Any, path: str, mark: Mark | None) -> Any:
     if not isinstance(value, dict):
         example = value if isinstance(value, (str, int)) and not isinstance(value, bool) else "16Gi"
         c.error(path, f"expected a mapping {{value: <quantity>}}, got {_describe(value)}; write e.g. "
                 f"{{value: {example}}}", mark)
         return _BAD
-    return c.obj(value, path, mark, {"value": _Field(_quantity_scalar, required=True)}, _CAPACITY_REFUSED)
+    return c.obj(value, path, mark, _CAPACITY_FIELDS, what="a capacity {value, requestPolicy}")
+
+
+def _counter_value(c: _Checker, value: Any, path: str, mark: Mark | None) -> Any:
+    if not isinstance(value, dict):
+        c.error(path, f"expected a mapping {{value: <quantity>}}, got {_describe(value)}", mark)
+        return _BAD
+    return c.obj(value, path, mark, {"value": _Field(_quantity_scalar, required=True)}, what="a counter {value}")
+
+
+def _counters(c: _Checker, value: Any, path: str, mark: Mark | None) -> Any:
+    return c.dict_of(value, path, mark, _counter_value, "{value: <quantity>}")
+
+
+def _counter_set(c: _Checker, value: Any, path: str, mark: Mark | None) -> Any:
+    return c.obj(value, path, mark, {"name": _Field(_string, required=True), "counters": _Field(_counters,
+                                                                                                required=True)},
+                 what="a counter set {name, counters}")
+
+
+def _consumption(c: _Checker, value: Any, path: str, mark: Mark | None) -> Any:
+    return c.obj(value, path, mark, {"counterSet": _Field(_string, required=True),
+                                     "counters": _Field(_counters, required=True)},
+                 what="a counter consumption {counterSet, counters}")
+
+
+def _taint(c: _Checker, value: Any, path: str, mark: Mark | None) -> Any:
+    return c.obj(value, path, mark, {"key": _Field(_string, required=True), "value": _Field(_string),
+                                     "effect": _Field(_string, required=True)},
+                 what="a taint {key, value, effect}")
+
+
+_DEVICE_FIELDS = {
+    "name": _Field(_string, required=True),
+    "count": _Field(_integer),
+    "attributes": _Field(lambda c, v, p, m: c.dict_of(v, p, m, _attribute, "attribute values")),
+    "capacity": _Field(lambda c, v, p, m: c.dict_of(v, p, m, _capacity, "{value: <quantity>}")),
+    "taints": _Field(lambda c, v, p, m: c.seq(v, p, m, _taint, "taints")),
+    "allowMultipleAllocations": _Field(_boolean),
+    "bindsToNode": _Field(_boolean),
+    "bindingConditions": _Field(_strings),
+    "bindingFailureConditions": _Field(_strings),
+    "consumesCounters": _Field(lambda c, v, p, m: c.seq(v, p, m, _consumption, "counter consumptions")),
+}
+_CAPACITY_FIELDS = {"value": _Field(_quantity_scalar, required=True), "requestPolicy": _Field(_request_policy)}
 
 
 def _device(c: _Checker, value: Any, path: str, mark: Mark | None) -> Any:
-    return c.obj(
-        value, path, mark,
-        {
-            "name": _Field(_string, required=True),
-            "count": _Field(_integer),
-            "attributes": _Field(lambda c, v, p, m: c.dict_of(v, p, m, _attribute, "attribute values")),
-            "capacity": _Field(lambda c, v, p, m: c.dict_of(v, p, m, _capacity, "{value: <quantity>}")),
-        },
-        _DEVICE_REFUSED,
-        what="a device {name, count, attributes, capacity}",
-    )
+    return c.obj(value, path, mark, _DEVICE_FIELDS, _DEVICE_REFUSED,
+                 what="a device {name, count, attributes, capacity, taints, allowMultipleAllocations, bindsToNode, "
+                 "bindingConditions, bindingFailureConditions, consumesCounters}")
 
 
 def _pool(c: _Checker, value: Any, path: str, mark: Mark | None) -> Any:
@@ -859,9 +901,10 @@ def _resource_slice(c: _Checker, value: Any, path: str, mark: Mark | None) -> An
             "allNodes": _Field(_boolean),
             "nodeSelector": _Field(_node_selector),
             "devices": _Field(lambda c, v, p, m: c.seq(v, p, m, _device, "devices"), required=True),
+            "sharedCounters": _Field(lambda c, v, p, m: c.seq(v, p, m, _counter_set, "counter sets")),
         },
         _SLICE_REFUSED,
-        what="a resource slice template {driver, pool, allNodes, nodeSelector, devices}",
+        what="a resource slice template {driver, pool, allNodes, nodeSelector, devices, sharedCounters}",
     )
 
 

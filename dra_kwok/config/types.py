@@ -5,8 +5,9 @@ Why these shapes:
 * Field names follow Kubernetes casing in YAML (``nodeSelectorTerms``, ``resourceSliceCount``) through
   dataclasses-json's ``LetterCase.CAMEL``, so a config reads like the ResourceSlice it produces.
 * The model is deliberately *smaller* than ``resource.k8s.io/v1``: only what a fake device needs, plus
-  ``count`` (expand one template into N devices).  Fields the driver owns (``nodeName``, ``generation``) or
-  that an apiserver without alpha gates silently drops are not representable, so they cannot leak through.
+  ``count`` (expand one template into N devices).  Fields the driver owns (``nodeName``, ``generation``) are not
+  representable.  The beta fields of 1.36/1.37 (taints, counters, consumable capacity, binding conditions) are;
+  whether a given apiserver keeps them is decided per Kubernetes version by :mod:`dra_kwok.slices.rules`.
 * Everything is frozen and sequences are tuples, so one loaded ``Config`` can be shared between threads
   (the ConfigMap watcher and the slice controller) without copying, compared with ``==`` and hashed (e.g. to
   cache rendering per config).  Maps (``attributes``, ``capacity``) are dicts; do not mutate them.
@@ -35,13 +36,19 @@ __all__ = [
     "AttributeValue",
     "CapacityValue",
     "Config",
+    "CounterConsumption",
+    "CounterSet",
+    "CounterValue",
     "DeviceTemplate",
     "Mapping",
     "NodeSelector",
     "NodeSelectorRequirement",
     "NodeSelectorTerm",
     "PoolTemplate",
+    "RequestPolicy",
     "ResourceSliceTemplate",
+    "Taint",
+    "ValidRange",
     "decode",
 ]
 
@@ -90,30 +97,102 @@ class NodeSelector:
 @dataclass_json(letter_case=_CAMEL)
 @dataclass(frozen=True)
 class AttributeValue:
-    """A device attribute; exactly one of the four should be set.
+    """A device attribute; exactly one of the eight should be set.
 
     The YAML keys are ``string``/``int``/``bool``/``version`` (the loader also accepts the original Go
-    driver's ``String``/``Int``/``Bool``/``Version``).  ``string`` values may contain placeholders, see
-    :mod:`dra_kwok.slices.render`.
+    driver's ``String``/``Int``/``Bool``/``Version``) and the list-type ``strings``/``ints``/``bools``/``versions``
+    (Kubernetes 1.36+ with the alpha feature gate DRAListTypeAttributes).  ``string`` values and ``strings`` items
+    may contain placeholders, see :mod:`dra_kwok.slices.render`.
     """
 
     string: Optional[str] = _optional()
     int_: Optional[int] = _optional(field_name="int")
     bool_: Optional[bool] = _optional(field_name="bool")
     version: Optional[str] = _optional()
+    strings: Optional[tuple[str, ...]] = _optional()
+    ints: Optional[tuple[int, ...]] = _optional()
+    bools: Optional[tuple[bool, ...]] = _optional()
+    versions: Optional[tuple[str, ...]] = _optional()
 
     def items(self) -> list[tuple[str, Any]]:
         """The set values as ``(kubernetes key, value)`` pairs, in a fixed order."""
-        pairs = (("bool", self.bool_), ("int", self.int_), ("string", self.string), ("version", self.version))
+        pairs: list[tuple[str, Any]] = [("bool", self.bool_), ("int", self.int_), ("string", self.string),
+                                        ("version", self.version)]
+        if self.bools is not None or self.ints is not None or self.strings is not None or self.versions is not None:
+            pairs += [("bools", self.bools), ("ints", self.ints), ("strings", self.strings),
+                      ("versions", self.versions)]
         return [(k, v) for k, v in pairs if v is not None]
 
 
 @dataclass_json(letter_case=_CAMEL)
 @dataclass(frozen=True)
+class ValidRange:
+    """``requestPolicy.validRange``: requests from ``min`` (to ``max``) in steps of ``step``."""
+
+    min: str
+    max: Optional[str] = _optional()
+    step: Optional[str] = _optional()
+
+
+@dataclass_json(letter_case=_CAMEL)
+@dataclass(frozen=True)
+class RequestPolicy:
+    """How much of a consumable capacity one allocation may take (needs ``allowMultipleAllocations: true``)."""
+
+    default: Optional[str] = _optional()
+    valid_values: Optional[tuple[str, ...]] = _optional()
+    valid_range: Optional[ValidRange] = _optional()
+
+
+@dataclass_json(letter_case=_CAMEL)
+@dataclass(frozen=True)
 class CapacityValue:
-    """A device capacity: ``{value: <Kubernetes quantity>}``, e.g. ``{value: 16Gi}``."""
+    """A device capacity: ``{value: <Kubernetes quantity>}``, e.g. ``{value: 16Gi}``, optionally a request policy."""
 
     value: str
+    request_policy: Optional[RequestPolicy] = _optional()
+
+
+@dataclass_json(letter_case=_CAMEL)
+@dataclass(frozen=True)
+class CounterValue:
+    """A counter's amount: ``{value: <Kubernetes quantity>}``."""
+
+    value: str
+
+
+@dataclass_json(letter_case=_CAMEL)
+@dataclass(frozen=True)
+class CounterSet:
+    """A pool-level ``sharedCounters`` entry: named counters that devices of the pool consume."""
+
+    name: str
+    counters: dict[str, CounterValue] = field(default_factory=dict)
+
+    def __hash__(self) -> int:
+        return hash((self.name, tuple(sorted(self.counters.items()))))
+
+
+@dataclass_json(letter_case=_CAMEL)
+@dataclass(frozen=True)
+class CounterConsumption:
+    """A device's ``consumesCounters`` entry: what it takes from one counter set of its pool."""
+
+    counter_set: str
+    counters: dict[str, CounterValue] = field(default_factory=dict)
+
+    def __hash__(self) -> int:
+        return hash((self.counter_set, tuple(sorted(self.counters.items()))))
+
+
+@dataclass_json(letter_case=_CAMEL)
+@dataclass(frozen=True)
+class Taint:
+    """A device taint ``{key, value, effect}``; ``value`` may contain placeholders."""
+
+    key: str
+    effect: str
+    value: Optional[str] = _optional()
 
 
 @dataclass_json(letter_case=_CAMEL)
@@ -125,10 +204,18 @@ class DeviceTemplate:
     count: Optional[int] = _optional()
     attributes: dict[str, AttributeValue] = field(default_factory=dict)
     capacity: dict[str, CapacityValue] = field(default_factory=dict)
+    taints: Optional[tuple[Taint, ...]] = _optional()
+    allow_multiple_allocations: Optional[bool] = _optional()
+    binds_to_node: Optional[bool] = _optional()
+    binding_conditions: Optional[tuple[str, ...]] = _optional()
+    binding_failure_conditions: Optional[tuple[str, ...]] = _optional()
+    consumes_counters: Optional[tuple[CounterConsumption, ...]] = _optional()
 
     def __hash__(self) -> int:  # the maps are dicts; hash their sorted items so Config stays hashable
         return hash((self.name, self.count, tuple(sorted(self.attributes.items())),
-                     tuple(sorted(self.capacity.items()))))
+                     tuple(sorted(self.capacity.items())), self.taints, self.allow_multiple_allocations,
+                     self.binds_to_node, self.binding_conditions, self.binding_failure_conditions,
+                     self.consumes_counters))
 
 
 @dataclass_json(letter_case=_CAMEL)
@@ -155,6 +242,7 @@ class ResourceSliceTemplate:
     driver: Optional[str] = _optional()
     all_nodes: Optional[bool] = _optional()
     node_selector: Optional[NodeSelector] = _optional()
+    shared_counters: Optional[tuple[CounterSet, ...]] = _optional()
 
     @property
     def cluster_wide(self) -> bool:

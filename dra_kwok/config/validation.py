@@ -142,27 +142,50 @@ def _check_attribute(
 ) -> None:
     items = value.items()
     if not items:
-        report.error(path, "no value: set exactly one of string, int, bool, version")
+        report.error(path, "no value: set exactly one of string, int, bool, version (or a list: strings, ints, "
+                     "bools, versions)")
         return
     if len(items) > 1:
         report.error(path, f"{len(items)} values ({', '.join(k for k, _ in items)}): set exactly one of string, "
-                     "int, bool, version")
+                     "int, bool, version (or a list: strings, ints, bools, versions)")
     for key, item in items:
         item_path = f"{path}.{key}"
-        if key == "int":
-            if not isinstance(item, int) or isinstance(item, bool):
-                report.error(item_path, f"expected an integer, got {type(item).__name__}")
-            elif not _INT64_MIN <= item <= _INT64_MAX:
-                report.error(item_path, f"{item} does not fit in 64 bits")
-        elif key == "bool":
-            if not isinstance(item, bool):
-                report.error(item_path, f"expected true or false, got {type(item).__name__}")
-        elif not isinstance(item, str):
-            report.error(item_path, f"expected a string, got {type(item).__name__}")
-        elif key == "version":
-            report.extend(item_path, semver_errors(item))
+        if key.endswith("s"):  # a list attribute (Kubernetes 1.36+ with DRAListTypeAttributes)
+            if not isinstance(item, tuple) or not item:
+                report.error(item_path, "a list attribute needs at least one value")
+                continue
+            for j, element in enumerate(item):
+                _check_scalar(report, key[:-1], element, f"{item_path}[{j}]", device, cluster_wide)
         else:
-            _check_string(report, item, item_path, device, cluster_wide)
+            _check_scalar(report, key, item, item_path, device, cluster_wide)
+
+
+def _check_scalar(report: Report, key: str, item: Any, item_path: str, device: DeviceTemplate,
+                  cluster_wide: bool) -> None:
+    if key == "int":
+        if not isinstance(item, int) or isinstance(item, bool):
+            report.error(item_path, f"expected an integer, got {type(item).__name__}")
+        elif not _INT64_MIN <= item <= _INT64_MAX:
+            report.error(item_path, f"{item} does not fit in 64 bits")
+    elif key == "bool":
+        if not isinstance(item, bool):
+            report.error(item_path, f"expected true or false, got {type(item).__name__}")
+    elif not isinstance(item, str):
+        report.error(item_path, f"expected a string, got {type(item).__name__}")
+    elif key == "version":
+        report.extend(item_path, semver_errors(item))
+    else:
+        _check_string(report, item, item_path, device, cluster_wide)
+
+
+def _expanded_length(report: Report, parts: tuple[Any, ...], path: str, device: DeviceTemplate,
+                     cluster_wide: bool) -> int:
+    """The longest a template can expand to for ``device``; refuses {{node}} in a cluster-wide pool."""
+    if cluster_wide and any(isinstance(p, Placeholder) and p.name == "node" for p in parts):
+        report.error(path, "{{node}} is only available in node-local pools; this pool is cluster-wide")
+    count = device.count if isinstance(device.count, int) and device.count > 0 else None
+    last = f"{device.name}-{count - 1}" if count else device.name
+    return template_max_length(parts, len(last), len(str(count - 1)) if count else 1)
 
 
 def _check_string(report: Report, text: str, path: str, device: DeviceTemplate, cluster_wide: bool) -> None:
@@ -171,11 +194,7 @@ def _check_string(report: Report, text: str, path: str, device: DeviceTemplate, 
     except TemplateError as exc:
         report.error(path, str(exc))
         return
-    if cluster_wide and any(isinstance(p, Placeholder) and p.name == "node" for p in parts):
-        report.error(path, "{{node}} is only available in node-local pools; this pool is cluster-wide")
-    count = device.count if isinstance(device.count, int) and device.count > 0 else None
-    last = f"{device.name}-{count - 1}" if count else device.name
-    longest = template_max_length(parts, len(last), len(str(count - 1)) if count else 1)
+    longest = _expanded_length(report, parts, path, device, cluster_wide)
     if longest > MAX_STRING_LENGTH:
         if any(isinstance(p, Placeholder) for p in parts):
             report.error(path, f"string attributes are at most {MAX_STRING_LENGTH} bytes; with placeholders "
@@ -251,9 +270,104 @@ def _check_device(report: Report, device: DeviceTemplate, path: str, cluster_wid
     if total > MAX_ATTRIBUTES_AND_CAPACITIES:
         report.error(path, f"{len(device.attributes)} attributes + {len(device.capacity)} capacities = {total}; "
                      f"a device may have at most {MAX_ATTRIBUTES_AND_CAPACITIES} in total")
+    _check_advanced(report, device, path, cluster_wide)
     if not device.attributes:
         report.warning(f"{path}.attributes", "device has no attributes; DeviceClass selectors usually match on "
                        "attributes, e.g. type: {string: gpu}")
+
+
+_TAINT_EFFECTS = ("NoSchedule", "NoExecute", "None")
+MAX_TAINTS = 16
+
+
+def _check_quantities(report: Report, values: Any, path: str) -> None:
+    for key, value in values:
+        _check_capacity_value(report, value, f"{path}{key}")
+
+
+def _check_advanced(report: Report, device: DeviceTemplate, path: str, cluster_wide: bool) -> None:
+    """Taints, request policies and counter quantities (the version-dependent rules are the rendered check's)."""
+    taints = device.taints or ()
+    if len(taints) > MAX_TAINTS:
+        report.error(f"{path}.taints", f"{len(taints)} taints; a device may have at most {MAX_TAINTS} (4 on "
+                     "Kubernetes 1.34)")
+    for j, taint in enumerate(taints):
+        taint_path = f"{path}.taints[{j}]"
+        report.extend(f"{taint_path}.key", label_key_errors(taint.key))
+        if taint.effect not in _TAINT_EFFECTS:
+            report.error(f"{taint_path}.effect", f"unsupported effect {taint.effect!r}; use NoSchedule, NoExecute "
+                         "or None (None: Kubernetes 1.35+)")
+        if taint.value is not None:
+            _check_taint_value(report, taint.value, f"{taint_path}.value", device, cluster_wide)
+    for key, capacity in device.capacity.items():
+        policy = capacity.request_policy
+        if policy is None:
+            continue
+        policy_path = f"{path}.capacity[{key}].requestPolicy"
+        if device.allow_multiple_allocations is not True:
+            report.error(policy_path, "a request policy needs allowMultipleAllocations: true on the device (the "
+                         "apiserver refuses it otherwise)")
+        values = [("default", policy.default)] if policy.default is not None else []
+        values += [(f"validValues[{i}]", v) for i, v in enumerate(policy.valid_values or ())]
+        if policy.valid_range is not None:
+            values += [(f"validRange.{k}", v) for k, v in (("min", policy.valid_range.min),
+                                                           ("max", policy.valid_range.max),
+                                                           ("step", policy.valid_range.step)) if v is not None]
+        _check_quantities(report, [(f".{k}", v) for k, v in values], policy_path)
+    for j, consumption in enumerate(device.consumes_counters or ()):
+        _check_quantities(report, [(f"[{k}].value", c.value) for k, c in consumption.counters.items()],
+                          f"{path}.consumesCounters[{j}].counters")
+
+
+def _check_taint_value(report: Report, text: str, path: str, device: DeviceTemplate, cluster_wide: bool) -> None:
+    try:
+        parts = parse_template(text)
+    except TemplateError as exc:
+        report.error(path, str(exc))
+        return
+    if not any(isinstance(p, Placeholder) for p in parts):
+        report.extend(path, label_value_errors(text))
+        return
+    longest = _expanded_length(report, parts, path, device, cluster_wide)
+    if longest > 63:
+        report.error(path, f"taint values are label values of at most 63 characters; with placeholders expanded "
+                     f"this one can reach {longest} (counting {{{{node}}}} as {ASSUMED_NODE_NAME_LENGTH}); shorten it")
+
+
+def _check_counters(report: Report, config: Config, members: list[int]) -> None:
+    """Counter sets: unique names in the pool; each consumesCounters entry names a set (and counters) of its own
+    mapping's sharedCounters, so it resolves on every node whatever other mappings match."""
+    defined: dict[str, str] = {}
+    for i in members:
+        template = config.mappings[i].resource_slice
+        own: dict[str, set[str]] = {}
+        for k, counter_set in enumerate(template.shared_counters or ()):
+            set_path = f"mappings[{i}].resourceSlice.sharedCounters[{k}]"
+            report.extend(f"{set_path}.name", dns_label_errors(counter_set.name, "counter set name"))
+            if counter_set.name in defined:
+                report.error(f"{set_path}.name", f"counter set {counter_set.name!r} is also defined by "
+                             f"{defined[counter_set.name]}; counter set names must be unique within a pool")
+            else:
+                defined[counter_set.name] = set_path
+            own[counter_set.name] = set(counter_set.counters)
+            if not counter_set.counters:
+                report.error(f"{set_path}.counters", "a counter set needs at least one counter")
+            for name, counter in counter_set.counters.items():
+                report.extend(f"{set_path}.counters[{name}]", dns_label_errors(name, "counter name"))
+                _check_capacity_value(report, counter.value, f"{set_path}.counters[{name}].value")
+        for d, device in enumerate(template.devices):
+            for j, consumption in enumerate(device.consumes_counters or ()):
+                entry_path = f"mappings[{i}].resourceSlice.devices[{d}].consumesCounters[{j}]"
+                if consumption.counter_set not in own:
+                    report.error(f"{entry_path}.counterSet", f"counter set {consumption.counter_set!r} is not in "
+                                 "this mapping's resourceSlice.sharedCounters"
+                                 + (f" (defined: {', '.join(sorted(own))})" if own else "; define it there"))
+                    continue
+                for name in consumption.counters:
+                    if name not in own[consumption.counter_set]:
+                        report.error(f"{entry_path}.counters[{name}]", f"counter {name!r} is not defined in counter "
+                                     f"set {consumption.counter_set!r} (defined: "
+                                     f"{', '.join(sorted(own[consumption.counter_set]))})")
 
 
 def _device_total(mapping: Mapping) -> int:
@@ -318,6 +432,7 @@ def _check_pools(report: Report, config: Config) -> None:
         groups.setdefault(key, []).append(i)
 
     for (cluster_wide, driver, pool), members in groups.items():
+        _check_counters(report, config, members)
         if cluster_wide and len(members) > 1:
             for i in members[1:]:
                 report.error(f"mappings[{i}].resourceSlice.pool.name",

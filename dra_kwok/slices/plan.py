@@ -97,6 +97,9 @@ def _normal_device(device: Any) -> Any:
     if type(device) is not dict:
         return device
     out = {k: v for k, v in device.items() if v is not None and not (type(v) in (dict, list) and not v)}
+    taints = out.get("taints")
+    if type(taints) is list:  # the apiserver fills in timeAdded; we never set it
+        out["taints"] = [{k: v for k, v in t.items() if k != "timeAdded"} if type(t) is dict else t for t in taints]
     capacity = out.get("capacity")
     if type(capacity) is dict:
         out["capacity"] = {name: {**cap, "value": _quantity(cap["value"])} if type(cap) is dict and "value" in cap

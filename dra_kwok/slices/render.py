@@ -25,7 +25,10 @@ Devices are split over ``max(1, ceil(n / 128))`` slices, or over exactly ``pool.
 when set; either way in contiguous runs whose sizes differ by at most one (so slices may be empty).
 ``spec.pool.resourceSliceCount`` is the number of slices rendered and ``spec.pool.generation`` is 0 (the
 controller owns generations).  An empty pool is one slice with ``devices: []`` (the apiserver omits the empty
-list when it returns the object).
+list when it returns the object).  On Kubernetes 1.35+ (``version``, default the newest) a slice whose devices use
+taints or consumesCounters holds at most 64 devices, and the pool's ``sharedCounters`` get slices of their own,
+first, at most 8 sets each (a slice holds devices or counters, never both); on 1.34 they go into the first device
+slice.
 
 Names and labels
 ----------------
@@ -43,7 +46,10 @@ Devices
 -------
 ``count: N`` expands a device into ``<name>-0`` … ``<name>-(N-1)``.  Attributes are rendered in Kubernetes
 casing (``{"string": ...}``, ``{"int": ...}``, ``{"bool": ...}``, ``{"version": ...}``), capacities as
-``{"value": "<canonical quantity>"}``; empty ``attributes``/``capacity`` maps are left out, as the apiserver does.
+``{"value": "<canonical quantity>"}`` (with ``requestPolicy`` quantities canonical too); empty
+``attributes``/``capacity`` maps are left out, as the apiserver does.  ``taints``, ``consumesCounters``,
+``allowMultipleAllocations``, ``bindsToNode``, ``bindingConditions`` and ``bindingFailureConditions`` are copied in
+the v1 shape; taint values may hold the same placeholders as string attributes.
 
 *String* attribute values may contain placeholders (full rules in :mod:`dra_kwok.config.formats`):
 ``{{node}}`` (node name; node-local pools only), ``{{device}}`` (expanded device name), ``{{index}}`` (index in
@@ -65,6 +71,7 @@ config renders valid slices for every node (a property test proves it).
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -82,14 +89,16 @@ from dra_kwok.config.formats import (
 from dra_kwok.config.quantity import QuantityError, canonical_quantity
 from dra_kwok.config.types import (
     AttributeValue,
+    CapacityValue,
     Config,
+    CounterValue,
     DeviceTemplate,
     Mapping,
     NodeSelectorRequirement,
     NodeSelectorTerm,
 )
 from dra_kwok.slices.nodes import FrozenLabels, NodeInfo, node_matches, terms_match
-from dra_kwok.slices.rules import validate_slice
+from dra_kwok.slices.rules import DEFAULT, Version, validate_slice
 
 __all__ = [
     "API_VERSION",
@@ -125,6 +134,8 @@ MAPPING_LABEL = "dra-kwok.x-k8s.io/mapping"
 NODE_LABEL = "dra-kwok.x-k8s.io/node"
 INSTANCE_LABEL = "dra-kwok.x-k8s.io/instance"
 MAX_DEVICES_PER_SLICE = 128
+MAX_DEVICES_PER_SLICE_ADVANCED = 64  # 1.35+: when a device of the slice has taints or consumesCounters
+MAX_COUNTER_SETS_PER_SLICE = 8  # 1.35+
 MAX_NAME_LENGTH = 253
 
 # Hard limits that hold even with check=False, so a hostile config cannot make the renderer allocate
@@ -216,14 +227,29 @@ def _term_body(term: NodeSelectorTerm) -> dict[str, Any]:
     return body
 
 
+def _expand_string(item: Any, context: dict[str, Any]) -> Any:
+    if isinstance(item, str) and "{{" in item:
+        try:
+            return expand_template(parse_template(item), **context)
+        except TemplateError:
+            pass  # rendered as written; validation reports it
+    return item
+
+
+def _copy_attribute(body: dict[str, Any]) -> dict[str, Any]:
+    return {k: list(v) if type(v) is list else v for k, v in body.items()}
+
+
 def _attribute_body(value: AttributeValue, context: dict[str, Any]) -> dict[str, Any]:
     body: dict[str, Any] = {}
     for key, item in value.items():
-        if key == "string" and isinstance(item, str) and "{{" in item:
-            try:
-                item = expand_template(parse_template(item), **context)
-            except TemplateError:
-                pass  # rendered as written; validation reports it
+        if key == "string":
+            if "{{" in item:
+                item = _expand_string(item, context)
+        elif key == "strings" and isinstance(item, tuple):
+            item = [_expand_string(i, context) for i in item]
+        elif isinstance(item, tuple):
+            item = list(item)
         body[key] = item
     return body
 
@@ -233,6 +259,56 @@ def _capacity_value(text: str) -> str:
         return canonical_quantity(text)
     except QuantityError:
         return text  # rendered as written; validation reports it
+
+
+def _capacity_body(capacity: CapacityValue) -> dict[str, Any]:
+    body: dict[str, Any] = {"value": _capacity_value(capacity.value)}
+    policy = capacity.request_policy
+    if policy is not None:
+        rendered: dict[str, Any] = {}
+        if policy.default is not None:
+            rendered["default"] = _capacity_value(policy.default)
+        if policy.valid_values is not None:
+            rendered["validValues"] = [_capacity_value(v) for v in policy.valid_values]
+        if policy.valid_range is not None:
+            bounds = (("min", policy.valid_range.min), ("max", policy.valid_range.max),
+                      ("step", policy.valid_range.step))
+            rendered["validRange"] = {k: _capacity_value(v) for k, v in bounds if v is not None}
+        body["requestPolicy"] = rendered
+    return body
+
+
+def _counters_body(counters: dict[str, CounterValue]) -> dict[str, Any]:
+    return {name: {"value": _capacity_value(c.value)} for name, c in sorted(counters.items())}
+
+
+def _extras(template: DeviceTemplate) -> dict[str, Any]:
+    """The device fields beyond name, attributes and capacity (taint values are filled in per device)."""
+    out: dict[str, Any] = {}
+    if template.taints:
+        out["taints"] = [{"key": t.key, **({"value": t.value} if t.value is not None else {}), "effect": t.effect}
+                         for t in template.taints]
+    if template.consumes_counters:
+        out["consumesCounters"] = [{"counterSet": c.counter_set, "counters": _counters_body(c.counters)}
+                                   for c in template.consumes_counters]
+    if template.allow_multiple_allocations is not None:
+        out["allowMultipleAllocations"] = template.allow_multiple_allocations
+    if template.binds_to_node is not None:
+        out["bindsToNode"] = template.binds_to_node
+    if template.binding_conditions:
+        out["bindingConditions"] = list(template.binding_conditions)
+    if template.binding_failure_conditions:
+        out["bindingFailureConditions"] = list(template.binding_failure_conditions)
+    return out
+
+
+def _taints_body(taints: list[dict[str, Any]], context: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for taint in taints:
+        if "value" in taint:
+            taint = {**taint, "value": _expand_string(taint["value"], context)}
+        out.append(taint)
+    return out
 
 
 def _expand(template: DeviceTemplate) -> list[tuple[str, int]]:
@@ -256,29 +332,42 @@ def _devices(
                 )
             # Bodies that do not depend on the device are built once per template and copied per device.
             attributes = sorted(template.attributes.items())
-            dynamic = {k for k, v in attributes if isinstance(v.string, str) and "{{" in v.string}
+            dynamic = {k for k, v in attributes
+                       if "{{" in (v.string or "") or any("{{" in i for i in v.strings or ())}
             static = {k: _attribute_body(v, {}) for k, v in attributes if k not in dynamic}
-            capacity = {k: _capacity_value(v.value) for k, v in sorted(template.capacity.items())}
+            listed = {k for k, body in static.items() if any(type(v) is list for v in body.values())}
+            capacity = {k: _capacity_body(v) for k, v in sorted(template.capacity.items())}
+            plain_capacity = all(len(v) == 1 for v in capacity.values())
+            extras = _extras(template)
+            dynamic_taints = any("{{" in (t.value or "") for t in template.taints or ())
             for name, index in _expand(template):
                 device: dict[str, Any] = {"name": name}
+                context = {"node_name": node_name, "device": name, "index": index, "driver": driver, "pool": pool}
                 if attributes:
-                    context = {"node_name": node_name, "device": name, "index": index, "driver": driver, "pool": pool}
                     device["attributes"] = {
-                        k: _attribute_body(v, context) if k in dynamic else dict(static[k]) for k, v in attributes
+                        k: _attribute_body(v, context) if k in dynamic
+                        else _copy_attribute(static[k]) if k in listed else dict(static[k])
+                        for k, v in attributes
                     }
-                if capacity:
-                    device["capacity"] = {k: {"value": v} for k, v in capacity.items()}
+                if capacity:  # new containers per device; a request policy (rare) is copied whole
+                    device["capacity"] = ({k: {"value": v["value"]} for k, v in capacity.items()} if plain_capacity
+                                          else copy.deepcopy(capacity))
+                if extras:
+                    device.update(copy.deepcopy(extras))
+                    if dynamic_taints:
+                        device["taints"] = _taints_body(device["taints"], context)
                 devices.append(device)
     return devices
 
 
-def _split(devices: list[dict[str, Any]], requested: int | None) -> tuple[list[list[dict[str, Any]]], int]:
-    """Contiguous, balanced runs; returns (runs, the resourceSliceCount to publish)."""
+def _split(devices: list[dict[str, Any]], requested: int | None,
+           per_slice: int = MAX_DEVICES_PER_SLICE) -> tuple[list[list[dict[str, Any]]], int]:
+    """Contiguous, balanced runs of at most ``per_slice`` devices; returns (runs, their count)."""
     if requested is not None and requested > _HARD_MAX_SLICES_PER_POOL:
         raise RenderError([FieldError("pool.resourceSliceCount", f"{requested} slices; refusing to render more "
                                       f"than {_HARD_MAX_SLICES_PER_POOL}")])
     if requested is None:
-        count = max(1, math.ceil(len(devices) / MAX_DEVICES_PER_SLICE))
+        count = max(1, math.ceil(len(devices) / per_slice))
     elif requested < 1:
         return [devices], requested  # invalid, rendered as written (check=False)
     else:
@@ -292,7 +381,8 @@ def _split(devices: list[dict[str, Any]], requested: int | None) -> tuple[list[l
     return runs, count
 
 
-def _render_pool(config: Config, members: list[Mapping], node: NodeInfo | None, instance: str | None = None) -> Pool:
+def _render_pool(config: Config, members: list[Mapping], node: NodeInfo | None, instance: str | None = None,
+                 version: Version = DEFAULT) -> Pool:
     first = members[0]
     template = first.resource_slice
     driver = config.slice_driver(first)
@@ -303,7 +393,22 @@ def _render_pool(config: Config, members: list[Mapping], node: NodeInfo | None, 
          if m.resource_slice.pool.resource_slice_count is not None),
         None,
     )
-    runs, published_count = _split(_devices(members, driver, pool, node_name), requested)
+    devices = _devices(members, driver, pool, node_name)
+    advanced = version.minor >= 35 and any("taints" in d or "consumesCounters" in d for d in devices)
+    runs, device_slices = _split(devices, requested, MAX_DEVICES_PER_SLICE_ADVANCED if advanced
+                                 else MAX_DEVICES_PER_SLICE)
+    counter_sets = [{"name": s.name, "counters": _counters_body(s.counters)}
+                    for m in members for s in m.resource_slice.shared_counters or ()]
+    # 1.35+: counters and devices never share a slice; the counter slices come first, at most 8 sets each.
+    # 1.34: the counter sets go with the devices into the first slice (consumesCounters must resolve in it).
+    contents: list[dict[str, Any]] = []
+    if counter_sets and version.minor >= 35:
+        step = MAX_COUNTER_SETS_PER_SLICE
+        contents = [{"sharedCounters": counter_sets[i:i + step]} for i in range(0, len(counter_sets), step)]
+    contents += [{"devices": run} for run in runs]
+    if counter_sets and version.minor < 35:
+        contents[0] = {"sharedCounters": counter_sets, **contents[0]}
+    published_count = device_slices + len(contents) - len(runs)
 
     labels = {MANAGED_BY_LABEL: MANAGED_BY_VALUE, MAPPING_LABEL: _label_value(first.name)}
     if node is not None:
@@ -313,7 +418,7 @@ def _render_pool(config: Config, members: list[Mapping], node: NodeInfo | None, 
     labels = dict(sorted(labels.items()))
 
     slices = []
-    for index, run in enumerate(runs):
+    for index, content in enumerate(contents):
         metadata: dict[str, Any] = {
             "name": slice_object_name(driver, pool, template.pool.name, node_name, index),
             "labels": dict(labels),
@@ -334,7 +439,7 @@ def _render_pool(config: Config, members: list[Mapping], node: NodeInfo | None, 
                 spec["nodeSelector"] = {
                     "nodeSelectorTerms": [_term_body(t) for t in template.node_selector.node_selector_terms]
                 }
-        spec["devices"] = run
+        spec.update(content)
         slices.append({"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata, "spec": spec})
     return Pool(driver=driver, name=pool, node_name=node_name, slices=tuple(slices))
 
@@ -347,13 +452,13 @@ def _groups(config: Config, mappings: Iterable[Mapping]) -> list[list[Mapping]]:
     return list(groups.values())
 
 
-def _check(pools: list[Pool]) -> list[Pool]:
+def _check(pools: list[Pool], version: Version) -> list[Pool]:
     problems: list[FieldError] = []
     for pool in pools:
         seen: dict[str, str] = {}
         for body in pool.slices:
             name = body["metadata"]["name"]
-            for problem in validate_slice(body):
+            for problem in validate_slice(body, version):
                 if problem.severity == "error":
                     problems.append(FieldError(f"ResourceSlice {name}: {problem.path}", problem.message))
             for device in body["spec"].get("devices") or ():
@@ -375,39 +480,42 @@ def _sort_key(pool: Pool) -> tuple[str, str, str]:
     return (pool.node_name or "", pool.driver, pool.name)
 
 
-def render_node(config: Config, node: NodeInfo, *, check: bool = True, instance: str | None = None) -> list[Pool]:
+def render_node(config: Config, node: NodeInfo, *, check: bool = True, instance: str | None = None,
+                version: Version = DEFAULT) -> list[Pool]:
     """The node-local pools of ``node``: every matching node-local mapping applied, sorted by (driver, name)."""
     matching = [m for m in config.mappings if not m.resource_slice.cluster_wide and node_matches(m, node)]
-    pools = sorted((_render_pool(config, group, node, instance) for group in _groups(config, matching)), key=_sort_key)
-    return _check(pools) if check else pools
+    pools = sorted((_render_pool(config, group, node, instance, version) for group in _groups(config, matching)),
+                   key=_sort_key)
+    return _check(pools, version) if check else pools
 
 
 def render_cluster(config: Config, nodes: Iterable[NodeInfo], *, check: bool = True,
-                   instance: str | None = None) -> list[Pool]:
+                   instance: str | None = None, version: Version = DEFAULT) -> list[Pool]:
     """The cluster-wide pools whose mapping matches at least one of ``nodes``, sorted by (driver, name)."""
     nodes = list(nodes)
     active = [
         m for m in config.mappings
         if m.resource_slice.cluster_wide and any(node_matches(m, n) for n in nodes)
     ]
-    pools = sorted((_render_pool(config, group, None, instance) for group in _groups(config, active)),
+    pools = sorted((_render_pool(config, group, None, instance, version) for group in _groups(config, active)),
                    key=_sort_key)
-    return _check(pools) if check else pools
+    return _check(pools, version) if check else pools
 
 
-def render(config: Config, nodes: Iterable[NodeInfo], *, check: bool = True) -> list[Pool]:
+def render(config: Config, nodes: Iterable[NodeInfo], *, check: bool = True,
+           version: Version = DEFAULT) -> list[Pool]:
     """All desired pools: cluster-wide ones first, then each node's, sorted by (node, driver, name).
 
     ``nodes`` must be the KWOK nodes only; the renderer does not filter.
     """
     nodes = list(nodes)
-    pools = render_cluster(config, nodes, check=check)
+    pools = render_cluster(config, nodes, check=check, version=version)
     for node in nodes:
-        pools.extend(render_node(config, node, check=check))
+        pools.extend(render_node(config, node, check=check, version=version))
     return sorted(pools, key=_sort_key)
 
 
-def render_all_groups(config: Config, node: NodeInfo) -> list[tuple[Mapping, Pool]]:
+def render_all_groups(config: Config, node: NodeInfo, version: Version = DEFAULT) -> list[tuple[Mapping, Pool]]:
     """Every pool the config can produce, ignoring node selection, with the first mapping of each.
 
     Node-local pools are rendered for ``node``.  Used by validation to check rendered output against the
@@ -415,7 +523,7 @@ def render_all_groups(config: Config, node: NodeInfo) -> list[tuple[Mapping, Poo
     """
     local = [m for m in config.mappings if not m.resource_slice.cluster_wide]
     cluster = [m for m in config.mappings if m.resource_slice.cluster_wide]
-    out = [(group[0], _render_pool(config, group, node)) for group in _groups(config, local)]
-    out += [(group[0], _render_pool(config, group, None)) for group in _groups(config, cluster)]
+    out = [(group[0], _render_pool(config, group, node, version=version)) for group in _groups(config, local)]
+    out += [(group[0], _render_pool(config, group, None, version=version)) for group in _groups(config, cluster)]
     return out
 

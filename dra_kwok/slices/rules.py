@@ -9,6 +9,8 @@ drop (the driver would rewrite the slice forever) and unknown fields (a renderer
 
 from __future__ import annotations
 
+import math
+from fractions import Fraction
 from typing import Any
 
 from dra_kwok.config.errors import FieldError, Report
@@ -22,14 +24,15 @@ from dra_kwok.config.formats import (
     qualified_name_errors,
     semver_errors,
 )
-from dra_kwok.config.quantity import QuantityError, parse_quantity
+from dra_kwok.config.quantity import Quantity, QuantityError, parse_quantity
 from dra_kwok.config.validation import (
     MAX_ATTRIBUTES_AND_CAPACITIES,
     MAX_DEVICES_PER_SLICE,
     MAX_STRING_LENGTH,
 )
+from dra_kwok.slices.features import DEFAULT, FEATURES, Version, default_on_since, gate_of
 
-__all__ = ["validate_slice"]
+__all__ = ["DEFAULT", "DROPPED", "Version", "refused_on_create", "validate_slice"]
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _SPEC_FIELDS = {"driver", "pool", "nodeName", "nodeSelector", "allNodes", "perDeviceNodeSelection", "devices",
@@ -37,12 +40,322 @@ _SPEC_FIELDS = {"driver", "pool", "nodeName", "nodeSelector", "allNodes", "perDe
 _DEVICE_FIELDS = {"name", "attributes", "capacity", "consumesCounters", "nodeName", "nodeSelector", "allNodes",
                   "taints", "bindsToNode", "bindingConditions", "bindingFailureConditions",
                   "allowMultipleAllocations"}
-_ALPHA_SPEC = {"sharedCounters", "perDeviceNodeSelection"}
-_ALPHA_DEVICE = {"consumesCounters", "nodeName", "nodeSelector", "allNodes", "taints", "bindsToNode",
-                 "bindingConditions", "bindingFailureConditions", "allowMultipleAllocations"}
+# Fields the 1.37 API knows but dra-kwok does not validate yet (1.37 alphas): refused with their gate named.
+_UNSUPPORTED_DEVICE = {"nodeAllocatableResources", "skipNodeOperations"}
+_SCALARS = frozenset(("bool", "int", "string", "version"))
+_BINDING_FIELDS = frozenset(("bindsToNode", "bindingConditions", "bindingFailureConditions"))
+_LIST_ATTRIBUTES = {"ints": "int", "bools": "bool", "strings": "string", "versions": "version"}
+_MAX_DEVICES_ADVANCED = 64
+_MAX_TAINTS = {34: 4}  # else 16
+_MAX_BINDING_CONDITIONS = 4
+_MAX_COUNTER_SETS = 8  # per slice, 1.35+
+_MAX_COUNTERS = 32  # per set (1.35+), per slice over all sets (1.34), per device or entry
+_MAX_CONSUMES_ENTRIES = 2  # per device, 1.35+
+_MAX_CONSUMED_PER_SLICE_134 = 1024
+_MAX_VALID_VALUES = 10
+_MAX_ATTRIBUTE_VALUES = 48  # 1.36+, each list item counts
 
 
-def _slice_node_selector(report: Report, selector: Any, path: str) -> None:
+DROPPED = "dropped by an apiserver without"  # how every silently-dropped-field error starts
+
+
+def refused_on_create(problems: list[FieldError]) -> list[FieldError]:
+    """The errors for which the apiserver itself refuses the create (422/400): all but the dropped fields, which it
+    takes and stores without them."""
+    return [p for p in problems if p.severity == "error" and not p.message.startswith(DROPPED)]
+
+
+def _gated(report: Report, version: Version, path: str, field_path: str, dropped_alone: bool = False) -> bool:
+    """True if ``version`` keeps the field (``field_path`` as in :attr:`Feature.fields`); else an error saying which
+    gate it needs, since when it is on by default, and what this apiserver would do. ``dropped_alone``: removing
+    the field leaves a valid object (a list attribute next to a scalar value), so the apiserver drops it silently."""
+    gate = gate_of(field_path)
+    feature = FEATURES[gate]
+    missing = [g for g in (gate, *feature.requires) if not version.on(g)]
+    if not missing:
+        return True
+    gate = missing[0]
+    since = default_on_since(gate)
+    default = f"on by default since Kubernetes 1.{since}" if since else "off by default in every version"
+    stage = FEATURES[gate].stages.get(version.minor)
+    if stage is None:
+        first = min(FEATURES[gate].stages)
+        unknown = (f"an unknown field to a Kubernetes 1.{version.minor} apiserver: it needs feature gate {gate} "
+                   f"(Kubernetes 1.{first}+, {default})")
+        report.error(path, f"{DROPPED} the feature gate {gate}: {unknown}; the driver would update forever"
+                     if dropped_alone else unknown[0].upper() + unknown[1:])
+    elif dropped_alone or feature.when_off == "drop" and field_path != "perDeviceNodeSelection":
+        report.error(path, f"{DROPPED} the {stage[0]} feature gate {gate} (Kubernetes "
+                     f"{version}; {default}); the driver would update forever")
+    else:
+        report.error(path, f"refused (422) by an apiserver without the {stage[0]} feature gate {gate} (Kubernetes "
+                     f"{version}; {default})")
+    return False
+
+
+def _quantity(report: Report, value: Any, path: str) -> Quantity | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        report.error(path, "Required value: a quantity")
+        return None
+    try:
+        return parse_quantity(value)
+    except QuantityError as exc:
+        report.error(path, f"quantities must match the regular expression "
+                     f"'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$' ({exc})")
+        return None
+
+
+def _counters(report: Report, counters: Any, path: str) -> int:
+    """A ``{name: {value}}`` map of counters; returns how many."""
+    if not isinstance(counters, dict) or not counters:
+        report.error(path, "Required value")
+        return 0
+    for name, counter in counters.items():
+        report.extend(path, dns_label_errors(str(name), "counter name"))
+        if not isinstance(counter, dict) or set(counter) - {"value"}:
+            report.error(f"{path}[{name}]", "must be an object with only `value`")
+            continue
+        _quantity(report, counter.get("value"), f"{path}[{name}].value")
+    return len(counters)
+
+
+def _named_counters(report: Report, item: Any, path: str, name_key: str, version: Version) -> tuple[str, int] | None:
+    """A counter set or a consumesCounters entry: ``{<name_key>: DNS label, counters: {...}}``; (name, counters)."""
+    if not isinstance(item, dict):
+        report.error(path, "must be an object")
+        return None
+    for key in set(item) - {name_key, "counters"}:
+        report.error(f"{path}.{key}", "unknown field")
+    name = item.get(name_key)
+    if not isinstance(name, str) or not name:
+        report.error(f"{path}.{name_key}", "Required value")
+        name = ""
+    else:
+        report.extend(f"{path}.{name_key}", dns_label_errors(name, "counter set name"))
+    count = _counters(report, item.get("counters"), f"{path}.counters")
+    if version.minor >= 35 and count > _MAX_COUNTERS:
+        report.error(f"{path}.counters", f"Too many: {count}: must have at most {_MAX_COUNTERS} items")
+    return name, count
+
+
+def _shared_counters(report: Report, sets: Any, version: Version) -> dict[str, set[str]]:
+    """``spec.sharedCounters``; returns the counters of each set (for 1.34's same-slice references)."""
+    path = "spec.sharedCounters"
+    out: dict[str, set[str]] = {}
+    if not isinstance(sets, list):
+        report.error(path, "must be a list")
+        return out
+    if version.minor >= 35 and len(sets) > _MAX_COUNTER_SETS:
+        report.error(path, f"Too many: {len(sets)}: must have at most {_MAX_COUNTER_SETS} items")
+    total = 0
+    for i, counter_set in enumerate(sets):
+        checked = _named_counters(report, counter_set, f"{path}[{i}]", "name", version)
+        if checked is None:
+            continue
+        name, count = checked
+        if name and name in out:
+            report.error(f"{path}[{i}].name", f"Duplicate value: {name!r}")
+        total += count
+        counters = counter_set.get("counters")
+        out[name] = set(counters) if isinstance(counters, dict) else set()
+    if version.minor < 35 and total > _MAX_COUNTERS:
+        report.error(path, f"Too many: {total}: the total number of counters must not exceed {_MAX_COUNTERS}")
+    return out
+
+
+def _consumes_counters(report: Report, entries: Any, path: str, version: Version,
+                       local_sets: dict[str, set[str]]) -> int:
+    """``devices[i].consumesCounters``; returns the number of counters consumed."""
+    if not isinstance(entries, list):
+        report.error(path, "must be a list")
+        return 0
+    if version.minor >= 35 and len(entries) > _MAX_CONSUMES_ENTRIES:
+        report.error(path, f"Too many: {len(entries)}: must have at most {_MAX_CONSUMES_ENTRIES} items")
+    seen: set[str] = set()
+    total = 0
+    for j, entry in enumerate(entries):
+        entry_path = f"{path}[{j}]"
+        checked = _named_counters(report, entry, entry_path, "counterSet", version)
+        if checked is None:
+            continue
+        set_name, count = checked
+        if set_name and version.minor >= 35 and set_name in seen:
+            report.error(f"{entry_path}.counterSet", f"Duplicate value: {set_name!r}")
+        seen.add(set_name)
+        total += count
+        if version.minor < 35 and set_name:
+            if set_name not in local_sets:
+                report.error(f"{entry_path}.counterSet", f"Invalid value: {set_name!r}: must reference a counter set "
+                             "defined in the ResourceSlice sharedCounters")
+            elif isinstance(counters := entry.get("counters"), dict):
+                for counter in counters:
+                    if counter not in local_sets[set_name]:
+                        report.error(f"{entry_path}.counters", f"Invalid value: {counter!r}: must reference a "
+                                     f"counter defined in the ResourceSlice sharedCounters[{set_name}]")
+    if version.minor < 35 and total > _MAX_COUNTERS:
+        report.error(path, f"Too many: {total}: the total number of counters must not exceed {_MAX_COUNTERS}")
+    return total
+
+
+def _taints(report: Report, taints: Any, path: str, version: Version) -> None:
+    if not isinstance(taints, list):
+        report.error(path, "must be a list")
+        return
+    limit = _MAX_TAINTS.get(version.minor, 16)
+    if len(taints) > limit:
+        report.error(path, f"Too many: {len(taints)}: must have at most {limit} items")
+    effects = ("NoSchedule", "NoExecute") if version.minor < 35 else ("None", "NoSchedule", "NoExecute")
+    for j, taint in enumerate(taints):
+        taint_path = f"{path}[{j}]"
+        if not isinstance(taint, dict):
+            report.error(taint_path, "must be an object")
+            continue
+        for key in set(taint) - {"key", "value", "effect", "timeAdded"}:
+            report.error(f"{taint_path}.{key}", "unknown field")
+        key = taint.get("key")
+        if not isinstance(key, str) or not key:
+            report.error(f"{taint_path}.key", "Required value")
+        else:
+            report.extend(f"{taint_path}.key", label_key_errors(key))
+        value = taint.get("value")
+        if value is not None:
+            report.extend(f"{taint_path}.value", label_value_errors(value) if isinstance(value, str)
+                          else ["must be a string"])
+        effect = taint.get("effect")
+        if not effect:
+            report.error(f"{taint_path}.effect", "Required value")
+        elif effect not in effects:
+            report.error(f"{taint_path}.effect", f"Unsupported value: {effect!r}: supported values: "
+                         + ", ".join(f'"{e}"' for e in effects))
+
+
+def _binding(report: Report, device: dict[str, Any], path: str) -> None:
+    lists: dict[str, list[str]] = {}
+    for key in ("bindingConditions", "bindingFailureConditions"):
+        items = device.get(key)
+        if items is None:
+            lists[key] = []
+            continue
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            report.error(f"{path}.{key}", "must be a list of strings")
+            lists[key] = []
+            continue
+        lists[key] = items
+        if len(items) > _MAX_BINDING_CONDITIONS:
+            report.error(f"{path}.{key}", f"Too many: {len(items)}: must have at most {_MAX_BINDING_CONDITIONS} "
+                         "items")
+        seen: set[str] = set()
+        for j, item in enumerate(items):
+            report.extend(f"{path}.{key}[{j}]", qualified_name_errors(item))
+            if item in seen:
+                report.error(f"{path}.{key}[{j}]", f"Duplicate value: {item!r}")
+            seen.add(item)
+    conditions, failures = lists["bindingConditions"], lists["bindingFailureConditions"]
+    if bool(conditions) != bool(failures):
+        report.error(f"{path}.bindingConditions" if failures else f"{path}.bindingFailureConditions",
+                     "Required value: bindingConditions and bindingFailureConditions must both be set or both be "
+                     "empty")
+    for j, item in enumerate(failures):
+        if item in conditions:
+            report.error(f"{path}.bindingFailureConditions[{j}]", f"Invalid value: {item!r}: must not also be a "
+                         "binding condition")
+    if "bindsToNode" in device and not isinstance(device["bindsToNode"], bool):
+        report.error(f"{path}.bindsToNode", "must be a boolean")
+
+
+def _is_multiple(value: Fraction, step: Fraction) -> bool:
+    return step > 0 and (value / step).denominator == 1
+
+
+def _request_policy(report: Report, policy: Any, capacity: Quantity | None, path: str, version: Version) -> None:
+    if not isinstance(policy, dict):
+        report.error(path, "must be an object")
+        return
+    for key in set(policy) - {"default", "validValues", "validRange"}:
+        report.error(f"{path}.{key}", "unknown field")
+    fractional = version.on("DRAFractionalCapacityRange")
+
+    def number(q: Quantity) -> Fraction:
+        if fractional:
+            return q.value
+        return Fraction(math.ceil(q.value))  # Quantity.Value(): rounded up to an integer
+
+    default = _quantity(report, policy["default"], f"{path}.default") if "default" in policy else None
+    has_values, has_range = policy.get("validValues") is not None, policy.get("validRange") is not None
+    if has_values and has_range:
+        report.error(path, "Invalid value: exactly one of `validValues` or `validRange` may be set")
+    if (has_values or has_range) and "default" not in policy:
+        report.error(f"{path}.default", "Required value: must be set when `validValues` or `validRange` is set")
+    cap = number(capacity) if capacity is not None else None
+    dflt = number(default) if default is not None else None
+    if has_values:
+        values_path = f"{path}.validValues"
+        values = policy["validValues"]
+        if not isinstance(values, list):
+            report.error(values_path, "must be a list")
+            return
+        if len(values) > _MAX_VALID_VALUES:
+            report.error(values_path, f"Too many: {len(values)}: must have at most {_MAX_VALID_VALUES} items")
+        parsed: list[Fraction] = []
+        for j, item in enumerate(values):
+            quantity = _quantity(report, item, f"{values_path}[{j}]")
+            if quantity is None:
+                continue
+            value = number(quantity)
+            if parsed and value <= parsed[-1]:
+                report.error(f"{values_path}[{j}]", f"Invalid value: {item!r}: must be sorted in ascending order "
+                             "without duplicates")
+            if cap is not None and value > cap:
+                report.error(f"{values_path}[{j}]", f"Invalid value: {item!r}: must be less than or equal to the "
+                             "capacity value")
+            parsed.append(value)
+        if dflt is not None and dflt not in parsed:
+            report.error(f"{path}.default", f"Invalid value: {policy['default']!r}: must be one of validValues")
+    if has_range:
+        range_path = f"{path}.validRange"
+        valid_range = policy["validRange"]
+        if not isinstance(valid_range, dict):
+            report.error(range_path, "must be an object")
+            return
+        for key in set(valid_range) - {"min", "max", "step"}:
+            report.error(f"{range_path}.{key}", "unknown field")
+        bounds: dict[str, Fraction] = {}
+        for key in ("min", "max", "step"):
+            if valid_range.get(key) is not None:
+                quantity = _quantity(report, valid_range[key], f"{range_path}.{key}")
+                if quantity is not None:
+                    bounds[key] = number(quantity)
+        low, high, step = bounds.get("min"), bounds.get("max"), bounds.get("step")
+        if valid_range.get("min") is None:
+            report.error(f"{range_path}.min", "Required value")
+        if low is not None:
+            if cap is not None and low > cap:
+                report.error(f"{range_path}.min", "Invalid value: must be less than or equal to the capacity value")
+            if dflt is not None and dflt < low:
+                report.error(f"{path}.default", "Invalid value: must be greater than or equal to validRange.min")
+        if high is not None:
+            if low is not None and high < low:
+                report.error(f"{range_path}.max", "Invalid value: must be greater than or equal to min")
+            if cap is not None and high > cap:
+                report.error(f"{range_path}.max", "Invalid value: must be less than or equal to the capacity value")
+            if dflt is not None and dflt > high:
+                report.error(f"{path}.default", "Invalid value: must be less than or equal to validRange.max")
+        if step is not None:
+            if step <= 0:
+                report.error(f"{range_path}.step", "Invalid value: must be greater than zero")
+            elif low is not None:
+                if cap is not None and low + step > cap:
+                    report.error(f"{range_path}.step", "Invalid value: min + step must be less than or equal to the "
+                                 "capacity value")
+                if dflt is not None and not _is_multiple(dflt - low, step):
+                    report.error(f"{path}.default", "Invalid value: default - min must be a multiple of step")
+                if high is not None and not _is_multiple(high - low, step):
+                    report.error(f"{range_path}.max", "Invalid value: max - min must be a multiple of step")
+
+
+def _slice_node_selector(report: Report, selector: Any, path: str, one_term: bool = True) -> None:
     if not isinstance(selector, dict):
         report.error(path, "must be an object")
         return
@@ -93,67 +406,145 @@ def _slice_node_selector(report: Report, selector: Any, path: str) -> None:
             else:
                 for k, value in enumerate(values):
                     report.extend(f"{req_path}.values[{k}]", dns_subdomain_errors(str(value), "node name"))
-    if len(terms) != 1:
+    if one_term and len(terms) != 1:
         report.error(f"{path}.nodeSelectorTerms", "Invalid value: must have exactly one node selector term")
 
 
-def _slice_attribute(report: Report, value: Any, path: str) -> None:
+def _scalar(report: Report, kind: str, item: Any, path: str) -> None:
+    if kind == "bool":
+        if not isinstance(item, bool):
+            report.error(path, "must be a boolean")
+    elif kind == "int":
+        if not isinstance(item, int) or isinstance(item, bool) or not _INT64_MIN <= item <= _INT64_MAX:
+            report.error(path, "must be a 64-bit integer")
+    elif not isinstance(item, str):
+        report.error(path, "must be a string")
+    elif kind == "string":
+        if len(item.encode("utf-8")) > MAX_STRING_LENGTH:
+            report.error(path, f"Too long: may not be more than {MAX_STRING_LENGTH} bytes")
+    else:
+        report.extend(path, semver_errors(item))
+
+
+def _slice_attribute(report: Report, value: Any, path: str, version: Version) -> int:
+    """One attribute; returns how many values it holds (list items count one each), negated for a list."""
     if not isinstance(value, dict):
         report.error(path, "must be an object")
-        return
-    count = 0
+        return 0
+    if len(value) == 1:  # the common case, kept fast: one scalar
+        ((key, item),) = value.items()
+        if key in _SCALARS:
+            _scalar(report, key, item, f"{path}.{key}")
+            return 1
+    count = values = 0
+    listed = False
+    scalar = "string" in value or "int" in value or "bool" in value or "version" in value
     for key, item in value.items():
         item_path = f"{path}.{key}"
-        if key == "bool":
+        if key in _SCALARS:
             count += 1
-            if not isinstance(item, bool):
-                report.error(item_path, "must be a boolean")
-        elif key == "int":
+            values += 1
+            _scalar(report, key, item, item_path)
+        elif key in _LIST_ATTRIBUTES:
+            if not _gated(report, version, item_path, f"devices[].attributes{{}}.{key}", dropped_alone=scalar):
+                continue
             count += 1
-            if not isinstance(item, int) or isinstance(item, bool) or not _INT64_MIN <= item <= _INT64_MAX:
-                report.error(item_path, "must be a 64-bit integer")
-        elif key == "string":
-            count += 1
-            if not isinstance(item, str):
-                report.error(item_path, "must be a string")
-            elif len(item.encode("utf-8")) > MAX_STRING_LENGTH:
-                report.error(item_path, f"Too long: may not be more than {MAX_STRING_LENGTH} bytes")
-        elif key == "version":
-            count += 1
-            if not isinstance(item, str):
-                report.error(item_path, "must be a string")
-            else:
-                report.extend(item_path, semver_errors(item))
+            if not isinstance(item, list) or not item:
+                report.error(item_path, "Required value: must be a non-empty list")
+                continue
+            values += len(item)
+            listed = True
+            for j, element in enumerate(item):
+                _scalar(report, _LIST_ATTRIBUTES[key], element, f"{item_path}[{j}]")
         else:
-            report.error(item_path, "unknown field (list-valued attributes need an alpha feature gate)")
+            report.error(item_path, "unknown field")
     if count != 1:
         report.error(path, "Invalid value: exactly one value must be specified")
+    return -values if listed else values
 
 
-def _slice_device(report: Report, device: Any, path: str) -> None:
+def _device_node_selection(report: Report, device: dict[str, Any], path: str, per_device: bool) -> None:
+    selected = []
+    if device.get("nodeName") is not None:
+        selected.append("nodeName")
+        node_name = device["nodeName"]
+        if not isinstance(node_name, str) or not node_name:
+            report.error(f"{path}.nodeName", "Invalid value: must be either unset or set to a non-empty string")
+        else:
+            report.extend(f"{path}.nodeName", dns_subdomain_errors(node_name, "node name"))
+    if device.get("nodeSelector") is not None:
+        selected.append("nodeSelector")
+        _slice_node_selector(report, device["nodeSelector"], f"{path}.nodeSelector", one_term=False)
+    if device.get("allNodes") is not None:
+        if device["allNodes"] is True:
+            selected.append("allNodes")
+        else:
+            report.error(f"{path}.allNodes", "Invalid value: must be either unset or set to true")
+    if not per_device:
+        for key in selected:
+            report.error(f"{path}.{key}", "Forbidden: only allowed when the ResourceSlice has "
+                         "`perDeviceNodeSelection: true`")
+    elif not selected:
+        report.error(path, "Required value: exactly one of `nodeName`, `nodeSelector`, `allNodes` is required when "
+                     "`perDeviceNodeSelection` is set")
+    elif len(selected) > 1:
+        report.error(path, f"Invalid value: {{{', '.join(selected)}}}: exactly one of `nodeName`, `nodeSelector`, "
+                     "`allNodes` is required, but multiple fields are set")
+
+
+def _slice_device(report: Report, device: Any, path: str, version: Version, per_device: bool,
+                  local_sets: dict[str, set[str]]) -> tuple[bool, int]:
+    """One device; returns (uses a feature that lowers the devices-per-slice limit, counters consumed)."""
     if not isinstance(device, dict):
         report.error(path, "must be an object")
-        return
+        return False, 0
+    advanced, consumed = False, 0
+    kept: set[str] = set()
     for key in device:
-        if key not in _DEVICE_FIELDS:
+        if key in _UNSUPPORTED_DEVICE:
+            if _gated(report, version, f"{path}.{key}", f"devices[].{key}"):
+                report.error(f"{path}.{key}", "not supported by dra-kwok yet")
+        elif key not in _DEVICE_FIELDS:
             report.error(f"{path}.{key}", "unknown field")
-        elif key in _ALPHA_DEVICE:
-            report.error(f"{path}.{key}", "dropped by an apiserver without the alpha feature gate; the driver would "
-                         "update forever")
+        elif key not in ("name", "attributes", "capacity"):
+            if _gated(report, version, f"{path}.{key}", f"devices[].{key}"):
+                kept.add(key)
     name = device.get("name")
     report.extend(f"{path}.name", dns_label_errors(name if isinstance(name, str) else "", "device name"))
+    if "taints" in kept:
+        _taints(report, device["taints"], f"{path}.taints", version)
+        advanced = advanced or bool(device["taints"])
+    if "consumesCounters" in kept:
+        consumed = _consumes_counters(report, device["consumesCounters"], f"{path}.consumesCounters", version,
+                                      local_sets)
+        advanced = advanced or bool(device["consumesCounters"])
+    if kept and not kept.isdisjoint(_BINDING_FIELDS):
+        _binding(report, device, path)
+    if "allowMultipleAllocations" in kept and not isinstance(device["allowMultipleAllocations"], bool):
+        report.error(f"{path}.allowMultipleAllocations", "must be a boolean")
+    if (per_device or "nodeName" in device or "nodeSelector" in device or "allNodes" in device) \
+            and version.on("DRAPartitionableDevices"):
+        _device_node_selection(report, device, path, per_device)
     attributes = device.get("attributes") or {}
     capacity = device.get("capacity") or {}
     if not isinstance(attributes, dict) or not isinstance(capacity, dict):
         report.error(path, "attributes and capacity must be objects")
-        return
+        return advanced, consumed
     if len(attributes) + len(capacity) > MAX_ATTRIBUTES_AND_CAPACITIES:
         report.error(path, f"Invalid value: {len(attributes) + len(capacity)}: the total number of attributes and "
                      f"capacities must not exceed {MAX_ATTRIBUTES_AND_CAPACITIES}")
+    values = 0
     for key, value in attributes.items():
         key_path = f"{path}.attributes[{key}]"
         report.extend(f"{path}.attributes", qualified_name_errors(str(key)))
-        _slice_attribute(report, value, key_path)
+        held = _slice_attribute(report, value, key_path, version)
+        if held < 0:  # a list-type attribute
+            held, advanced = -held, advanced or version.minor >= 36
+        values += held
+    if version.minor >= 36 and values > _MAX_ATTRIBUTE_VALUES:
+        report.error(f"{path}.attributes", f"Too many: {values}: the total number of attribute values (each list "
+                     f"item counted) must not exceed {_MAX_ATTRIBUTE_VALUES}")
+    multiple = device.get("allowMultipleAllocations") is True and "allowMultipleAllocations" in kept
     for key, value in capacity.items():
         key_path = f"{path}.capacity[{key}]"
         report.extend(f"{path}.capacity", qualified_name_errors(str(key)))
@@ -161,28 +552,25 @@ def _slice_device(report: Report, device: Any, path: str) -> None:
             report.error(key_path, "must be an object")
             continue
         for field_name in value:
-            if field_name == "requestPolicy":
-                report.error(f"{key_path}.requestPolicy", "Forbidden: allowMultipleAllocations must be true")
-            elif field_name != "value":
+            if field_name not in ("value", "requestPolicy"):
                 report.error(f"{key_path}.{field_name}", "unknown field")
-        quantity = value.get("value")
-        if isinstance(quantity, int) and not isinstance(quantity, bool):
-            quantity = str(quantity)
-        if not isinstance(quantity, str):
-            report.error(f"{key_path}.value", "Required value: a quantity")
-            continue
-        try:
-            parse_quantity(quantity)
-        except QuantityError as exc:
-            report.error(f"{key_path}.value", f"quantities must match the regular expression "
-                         f"'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$' ({exc})")
+        quantity = _quantity(report, value.get("value"), f"{key_path}.value")
+        if "requestPolicy" in value and _gated(report, version, f"{key_path}.requestPolicy",
+                                               "devices[].capacity{}.requestPolicy"):
+            if not multiple:
+                report.error(f"{key_path}.requestPolicy", "Forbidden: allowMultipleAllocations must be true")
+            else:
+                _request_policy(report, value["requestPolicy"], quantity, f"{key_path}.requestPolicy", version)
+    return advanced, consumed
 
 
-def validate_slice(body: dict[str, Any]) -> list[FieldError]:
-    """The apiserver's create-time validation of a ResourceSlice body (paths as the apiserver reports them).
+def validate_slice(body: dict[str, Any], version: Version = DEFAULT) -> list[FieldError]:
+    """The create-time validation of a ResourceSlice body by a kube-apiserver ``version`` (minor and feature gates;
+    default: the newest, 1.37 with its default gates), paths as the apiserver reports them.
 
-    Beyond the apiserver it also refuses fields that an apiserver without alpha gates would drop, and
-    unknown fields — a renderer bug, not something to send.
+    Beyond the apiserver it also refuses fields that this apiserver would silently drop for a gate that is off (the
+    message names the gate and since when it is on by default), and unknown fields — a renderer bug, not something
+    to send.
     """
     report = Report()
     if not isinstance(body, dict):
@@ -217,12 +605,16 @@ def validate_slice(body: dict[str, Any]) -> list[FieldError]:
     if not isinstance(spec, dict):
         report.error("spec", "Required value")
         return report.items
+    kept = set()
     for key in spec:
-        if key not in _SPEC_FIELDS:
+        if key == "partitionTypeAttribute":
+            if _gated(report, version, f"spec.{key}", key):
+                report.error(f"spec.{key}", "not supported by dra-kwok yet")
+        elif key not in _SPEC_FIELDS:
             report.error(f"spec.{key}", "unknown field")
-        elif key in _ALPHA_SPEC:
-            report.error(f"spec.{key}", "dropped by an apiserver without the alpha feature gate; the driver would "
-                         "update forever")
+        elif key in ("sharedCounters", "perDeviceNodeSelection"):
+            if _gated(report, version, f"spec.{key}", key):
+                kept.add(key)
     driver = spec.get("driver")
     report.extend("spec.driver", driver_name_errors(driver if isinstance(driver, str) else "", apiserver=True))
 
@@ -252,7 +644,7 @@ def validate_slice(body: dict[str, Any]) -> list[FieldError]:
             selected.append("allNodes")
         else:
             report.error("spec.allNodes", "Invalid value: must be either unset or set to true")
-    if spec.get("perDeviceNodeSelection") is not None:
+    if spec.get("perDeviceNodeSelection") is not None and "perDeviceNodeSelection" in kept:
         if spec["perDeviceNodeSelection"] is True:
             selected.append("perDeviceNodeSelection")
         else:
@@ -263,8 +655,11 @@ def validate_slice(body: dict[str, Any]) -> list[FieldError]:
     elif len(selected) > 1:
         report.error("spec", f"Invalid value: {{{', '.join(selected)}}}: exactly one of `nodeName`, `nodeSelector`, "
                      "`allNodes`, `perDeviceNodeSelection` is required, but multiple fields are set")
-    if spec.get("sharedCounters") is not None and spec.get("devices") is not None:
-        report.error("spec", "Invalid value: only one of `sharedCounters` or `devices` is allowed")
+    local_sets: dict[str, set[str]] = {}
+    if "sharedCounters" in kept and spec["sharedCounters"] is not None:
+        if version.minor >= 35 and spec["sharedCounters"] and spec.get("devices"):
+            report.error("spec", "Invalid value: only one of `sharedCounters` or `devices` is allowed")
+        local_sets = _shared_counters(report, spec["sharedCounters"], version)
 
     devices = spec.get("devices") or []
     if not isinstance(devices, list):
@@ -273,12 +668,22 @@ def validate_slice(body: dict[str, Any]) -> list[FieldError]:
     if len(devices) > MAX_DEVICES_PER_SLICE:
         report.error("spec.devices", f"Too many: {len(devices)}: must have at most {MAX_DEVICES_PER_SLICE} items")
         return report.items
+    per_device = spec.get("perDeviceNodeSelection") is True and "perDeviceNodeSelection" in kept
     seen: set[str] = set()
+    advanced, consumed = False, 0
     for i, device in enumerate(devices):
-        _slice_device(report, device, f"spec.devices[{i}]")
+        device_advanced, device_consumed = _slice_device(report, device, f"spec.devices[{i}]", version, per_device,
+                                                         local_sets)
+        advanced, consumed = advanced or device_advanced, consumed + device_consumed
         device_name = device.get("name") if isinstance(device, dict) else None
         if isinstance(device_name, str):
             if device_name in seen:
                 report.error(f"spec.devices[{i}]", f"Duplicate value: {device_name!r}")
             seen.add(device_name)
+    if advanced and version.minor >= 35 and len(devices) > _MAX_DEVICES_ADVANCED:
+        report.error("spec.devices", f"Too many: {len(devices)}: must have at most {_MAX_DEVICES_ADVANCED} items when "
+                     "devices use taints, consumesCounters" + (" or list-type attributes" if version.minor >= 36 else ""))
+    if version.minor < 35 and consumed > _MAX_CONSUMED_PER_SLICE_134:
+        report.error("spec.devices", f"Too many: {consumed}: the total number of counters consumed by the devices "
+                     f"of a slice must not exceed {_MAX_CONSUMED_PER_SLICE_134}")
     return report.items

@@ -42,6 +42,38 @@ def test_validate_valid_files_exit_0():
     assert result.output.count(": valid") == 4
 
 
+@pytest.mark.parametrize("version", ["1.34", "1.35", "1.36", "1.37", "v1.37.2"])
+def test_validate_for_each_kubernetes_version(version):
+    result = run("validate", "--kubernetes-version", version, "--feature-gates", "DRADeviceTaints=true", GPU)
+    assert result.exit_code == 0, result.output
+
+
+def test_validate_judges_for_the_given_version(tmp_path):
+    tainted = tmp_path / "tainted.yaml"
+    tainted.write_text(Path(GPU).read_text().replace(
+        "            - name: nvidia-t4-0\n",
+        "            - name: nvidia-t4-0\n              taints: [{key: example.com/health, effect: NoSchedule}]\n", 1))
+    assert "taints" in tainted.read_text()
+    assert run("validate", str(tainted)).exit_code == 0
+    old = run("validate", "--kubernetes-version", "1.35", str(tainted))
+    assert old.exit_code == 1 and "feature gate DRADeviceTaints (Kubernetes 1.35; on by default since Kubernetes " \
+        "1.36)" in old.output, old.output
+    assert run("validate", "--kubernetes-version", "1.35", "--feature-gates", "DRADeviceTaints=true",
+               str(tainted)).exit_code == 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--kubernetes-version", "1.33"], "Kubernetes 1.33 is not supported; supported: 1.34, 1.35, 1.36, 1.37"),
+    (["--kubernetes-version", "latest"], "'latest' is not a Kubernetes version like 1.37"),
+    (["--feature-gates", "DRAListTypeAttributes"], "feature gates are Name=true or Name=false"),
+    (["--kubernetes-version", "1.35", "--feature-gates", "DRAListTypeAttributes=true"],
+     "unrecognized feature gate 'DRAListTypeAttributes' on Kubernetes 1.35"),
+])
+def test_validate_refuses_a_bad_version_or_gate_as_usage(args, message):
+    result = run("validate", *args, GPU)
+    assert result.exit_code == 2 and message in result.output, result.output
+
+
 def _bad_config(tmp_path: Path, devices_line: str) -> Path:
     """An invalid driver name and mapping name, and the given devices line."""
     bad = tmp_path / "bad.yaml"

@@ -16,7 +16,16 @@ from dra_kwok.config import (
     load_documents,
 )
 from dra_kwok.config.loader import MAX_INPUT_BYTES
-from dra_kwok.config.types import AttributeValue, CapacityValue
+from dra_kwok.config.types import (
+    AttributeValue,
+    CapacityValue,
+    CounterConsumption,
+    CounterSet,
+    CounterValue,
+    RequestPolicy,
+    Taint,
+    ValidRange,
+)
 
 RAW = textwrap.dedent(
     """\
@@ -378,7 +387,8 @@ def test_all_structural_errors_are_reported_at_once() -> None:
         ("memory: {value: 16Gi}", "memory: {value: 1.5}", None),
         ("type: {string: t4}", "type: {string: 7.5}", None),
         ("type: {string: t4}", "type: {str: t4}", None),
-        ("type: {string: t4}", "type: {strings: [a]}", None),
+        ("type: {string: t4}", "type: {strings: a}", None),
+        ("type: {string: t4}", "type: {ints: [1, a]}", None),
         ("        - name: gpu\n", "        - name: gpu\n          basic: {}\n", None),
     ],
 )
@@ -420,17 +430,12 @@ def test_non_string_keys() -> None:
 @pytest.mark.parametrize(
     "field,where",
     [
-        ("taints: []", "device"),
-        ("consumesCounters: []", "device"),
-        ("bindsToNode: true", "device"),
-        ("bindingConditions: [a]", "device"),
-        ("bindingFailureConditions: [a]", "device"),
-        ("allowMultipleAllocations: true", "device"),
-        ("sharedCounters: []", "slice"),
+        ("nodeName: n1", "device"),
+        ("allNodes: true", "device"),
         ("perDeviceNodeSelection: true", "slice"),
     ],
 )
-def test_alpha_fields_are_refused_with_the_reason(field: str, where: str) -> None:
+def test_per_device_node_selection_is_refused_with_the_reason(field: str, where: str) -> None:
     if where == "device":
         text = RAW.replace("          count: 2\n", f"          count: 2\n          {field}\n")
     else:
@@ -441,9 +446,69 @@ def test_alpha_fields_are_refused_with_the_reason(field: str, where: str) -> Non
     assert "update the ResourceSlice forever; remove it" in error
 
 
-def test_capacity_request_policy_is_refused() -> None:
-    (error,) = invalid(RAW.replace("memory: {value: 16Gi}", "memory: {value: 16Gi, requestPolicy: {}}"))
-    assert "capacity[memory].requestPolicy: not supported" in error and "DRAConsumableCapacity" in error
+ADVANCED = """\
+driver: gpu.example.com
+mappings:
+  - name: gpu
+    nodeSelectorTerms: [{matchExpressions: [{key: type, operator: In, values: [kwok]}]}]
+    resourceSlice:
+      pool: {name: gpu}
+      sharedCounters:
+        - name: gpu-0
+          counters: {memory: {value: 40Gi}}
+      devices:
+        - name: part
+          count: 2
+          taints: [{key: example.com/unhealthy, value: "{{device}}", effect: NoSchedule}]
+          allowMultipleAllocations: true
+          bindsToNode: true
+          bindingConditions: [ready]
+          bindingFailureConditions: [failed]
+          consumesCounters: [{counterSet: gpu-0, counters: {memory: {value: 20Gi}}}]
+          capacity:
+            bw:
+              value: 100G
+              requestPolicy: {default: 10G, validRange: {min: 10G, max: 100G, step: 10G}}
+            slots: {value: "8", requestPolicy: {default: "1", validValues: ["1", "2", 4]}}
+"""
+
+
+def test_list_attributes_load_into_the_model() -> None:
+    lists = 'type: {strings: [a, "{{device}}"]}\n            n: {ints: [1, 2]}\n            b: {bools: [true]}\n' \
+        "            v: {versions: [1.0.0]}"
+    config = load_config(RAW.replace("type: {string: t4}", lists), "lists")
+    attributes = config.mappings[0].resource_slice.devices[0].attributes
+    assert attributes["type"] == AttributeValue(strings=("a", "{{device}}"))
+    assert (attributes["n"].ints, attributes["b"].bools, attributes["v"].versions) == ((1, 2), (True,), ("1.0.0",))
+
+
+def test_the_beta_fields_load_into_the_model() -> None:
+    config = load_config(ADVANCED, "advanced")
+    template = config.mappings[0].resource_slice
+    assert template.shared_counters == (CounterSet("gpu-0", {"memory": CounterValue("40Gi")}),)
+    device = template.devices[0]
+    assert device.taints == (Taint("example.com/unhealthy", "NoSchedule", "{{device}}"),)
+    assert (device.allow_multiple_allocations, device.binds_to_node) == (True, True)
+    assert (device.binding_conditions, device.binding_failure_conditions) == (("ready",), ("failed",))
+    assert device.consumes_counters == (CounterConsumption("gpu-0", {"memory": CounterValue("20Gi")}),)
+    assert device.capacity["bw"].request_policy == RequestPolicy("10G", None, ValidRange("10G", "100G", "10G"))
+    assert device.capacity["slots"].request_policy == RequestPolicy("1", ("1", "2", "4"))
+    assert type(config).from_dict(config.to_dict()) == config
+    assert hash(config) == hash(load_config(ADVANCED, "again"))
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("effect: NoSchedule}", "}", "taints[0].effect: required field is missing"),
+    ("bindsToNode: true", "bindsToNode: yes please", "bindsToNode: expected true or false"),
+    ("{counterSet: gpu-0, counters", "{counterset: gpu-0, counters", 'consumesCounters[0].counterset: unknown field; '
+     'did you mean "counterSet"?'),
+    ("{min: 10G,", "{", "validRange.min: required field is missing"),
+    ("40Gi}}", "40Gi}, extra: 1}", "sharedCounters[0].counters[extra]: expected a mapping {value: <quantity>}"),
+])
+def test_the_beta_fields_are_checked_for_structure(old: str, new: str, message: str) -> None:
+    assert old in ADVANCED
+    errors = invalid(ADVANCED.replace(old, new))
+    assert any(message in e for e in errors), errors
 
 
 def test_node_name_and_generation_are_refused() -> None:

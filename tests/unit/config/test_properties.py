@@ -17,13 +17,19 @@ from dra_kwok.config.types import (
     AttributeValue,
     CapacityValue,
     Config,
+    CounterConsumption,
+    CounterSet,
+    CounterValue,
     DeviceTemplate,
     Mapping,
     NodeSelector,
     NodeSelectorRequirement,
     NodeSelectorTerm,
     PoolTemplate,
+    RequestPolicy,
     ResourceSliceTemplate,
+    Taint,
+    ValidRange,
 )
 from dra_kwok.slices.render import NodeInfo, Pool, render
 from dra_kwok.slices.rules import validate_slice
@@ -63,12 +69,35 @@ quantity = st.one_of(
               st.sampled_from(["", "n", "u", "Gi", "e-2"])),
     st.sampled_from(["1TB", "", "abc", "1 Gi", "-1", "+1"]),
 )
+# The 1.36/1.37 beta fields, valid and not.
+small = st.sampled_from(["0", "1", "2", "5", "10", "15", "100", "500m", "1k", "-1"])
+taint = st.builds(Taint, key=st.sampled_from(["example.com/health", "k", "a/b/c"]),
+                  effect=st.sampled_from(["NoSchedule", "NoExecute", "None", "Evict"]),
+                  value=st.one_of(st.none(), st.sampled_from(["v", "-x", "{{device}}", "h-{{index}}"])))
+request_policy = st.builds(
+    RequestPolicy, default=st.one_of(st.none(), small),
+    valid_values=st.one_of(st.none(), st.lists(small, max_size=3).map(tuple)),
+    valid_range=st.one_of(st.none(), st.builds(ValidRange, small, st.one_of(st.none(), small),
+                                               st.one_of(st.none(), small))))
+condition = st.sampled_from(["ready", "failed", "example.com/x", "a b"])
+conditions = st.one_of(st.none(), st.lists(condition, max_size=3).map(tuple))
+counter_names = st.sampled_from(["c0", "c1", "C"])
+counters_map = st.dictionaries(counter_names, st.builds(CounterValue, small), max_size=2)
 device = st.builds(
     DeviceTemplate,
     name=dns_label,
     count=st.one_of(st.none(), st.integers(-1, 300)),
     attributes=st.dictionaries(attr_key, attribute, max_size=4),
-    capacity=st.dictionaries(attr_key, st.builds(CapacityValue, quantity), max_size=3),
+    capacity=st.dictionaries(attr_key, st.one_of(
+        st.builds(CapacityValue, quantity),
+        st.builds(CapacityValue, small, st.one_of(st.none(), request_policy))), max_size=3),
+    taints=st.one_of(st.none(), st.none(), st.lists(taint, max_size=3).map(tuple)),
+    allow_multiple_allocations=st.one_of(st.none(), st.none(), st.booleans()),
+    binds_to_node=st.one_of(st.none(), st.none(), st.booleans()),
+    binding_conditions=conditions,
+    binding_failure_conditions=conditions,
+    consumes_counters=st.one_of(st.none(), st.none(), st.lists(
+        st.builds(CounterConsumption, st.sampled_from(["s0", "s1", "S"]), counters_map), max_size=3).map(tuple)),
 )
 label_keys = st.sampled_from(["type", "zone", "gpus", "kwok.x-k8s.io/node", "bad key"])
 label_values = st.sampled_from(["kwok", "a", "b", "3", "10", "-1", "", "x y"])
@@ -88,6 +117,8 @@ slice_template = st.builds(
     all_nodes=st.one_of(st.none(), st.booleans()),
     node_selector=st.one_of(st.none(), st.none(),
                             st.builds(NodeSelector, st.lists(selector_term, max_size=2).map(tuple))),
+    shared_counters=st.one_of(st.none(), st.lists(st.builds(CounterSet, st.sampled_from(["s0", "s1", "S"]),
+                                                            counters_map), max_size=3).map(tuple)),
 )
 mapping = st.builds(Mapping, name=dns_label, node_selector_terms=st.lists(selector_term, max_size=2).map(tuple),
                     resource_slice=slice_template)

@@ -14,8 +14,9 @@ from dra_kwok.config import ConfigInvalid, FieldError, ParseError, load_config
 from dra_kwok.config.formats import suggest_driver_name
 from dra_kwok.config.types import AttributeValue, Config, NodeSelectorTerm
 from dra_kwok.slices.render import NodeInfo, render
-from dra_kwok.slices.rules import validate_slice
+from dra_kwok.slices.rules import Version, refused_on_create, validate_slice
 from tests.unit.config.builders import KWOK, attrs, config, device, mapping, req, term
+from tests.unit.config.test_loader import ADVANCED
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 CORPUS = sorted(glob.glob(os.path.join(ROOT, "tests", "corpus", "invalid", "*.yaml")))
@@ -357,9 +358,25 @@ def test_invalid_attribute_and_capacity_names(key: str, fragment: str) -> None:
 
 def test_attribute_needs_exactly_one_value() -> None:
     path, message = only_error(config(mapping(devices=[device(attributes={"t": AttributeValue()})])))
-    assert (path, message) == (f"{D0}.attributes[t]", "no value: set exactly one of string, int, bool, version")
+    assert (path, message) == (f"{D0}.attributes[t]", "no value: set exactly one of string, int, bool, version (or "
+                               "a list: strings, ints, bools, versions)")
     path, message = only_error(config(mapping(devices=[device(attributes={"t": AttributeValue(string="a", int_=1)})])))
-    assert message == "2 values (int, string): set exactly one of string, int, bool, version"
+    assert message == ("2 values (int, string): set exactly one of string, int, bool, version (or a list: strings, "
+                       "ints, bools, versions)")
+
+
+def test_list_attributes_need_their_gate_and_items_follow_the_scalar_rules() -> None:
+    listed = config(mapping(devices=[device(attributes={"t": AttributeValue(strings=("a", "{{device}}"))})]))
+    gated = Version(37, {"DRAListTypeAttributes": True})
+    assert [p for p in validate(listed, gated) if p.severity == "error"] == []
+    refused = [p.message for p in validate(listed) if p.severity == "error"]
+    assert any("refused (422) by an apiserver without the alpha feature gate DRAListTypeAttributes" in m
+               for m in refused), refused
+    bad = config(mapping(devices=[device(attributes={"t": AttributeValue(strings=("a", "{{nope}}")),
+                                                     "n": AttributeValue(ints=()),
+                                                     "v": AttributeValue(versions=("1.0",))})]))
+    assert set(errors(bad)) == {f"{D0}.attributes[t].strings[1]", f"{D0}.attributes[n].ints",
+                                f"{D0}.attributes[v].versions[0]"}
 
 
 def test_string_length() -> None:
@@ -539,6 +556,16 @@ def test_examples_are_valid_configmaps(path: str) -> None:
 # -- the invalid corpus ----------------------------------------------------------------------------------
 
 _HEADER = re.compile(r"\A# rule: (?P<rule>.+)\n# apiserver: (?P<verdict>reject|accept|n/a)\n")
+_VERSION_VERDICT = re.compile(r"^# apiserver-1\.(3[4-7]): (reject|accept|n/a|valid)$", re.M)
+
+
+def declared_verdict(text: str, minor: int) -> str:
+    """A corpus file's verdict for a Kubernetes 1.<minor> apiserver with its default gates: its
+    ``# apiserver-1.<minor>:`` line if any, else ``# apiserver:``. ``valid``: dra-kwok accepts the config for that
+    version and the apiserver every slice."""
+    header = _HEADER.match(text)
+    assert header, "each corpus file starts with '# rule: ...' and '# apiserver: reject|accept|n/a'"
+    return dict(_VERSION_VERDICT.findall(text)).get(str(minor), header["verdict"])
 
 
 def test_corpus_is_big_enough() -> None:
@@ -546,26 +573,32 @@ def test_corpus_is_big_enough() -> None:
     assert all(re.fullmatch(r"\d\d-[a-z0-9-]+\.yaml", os.path.basename(p)) for p in CORPUS)
 
 
+@pytest.mark.parametrize("minor", [34, 35, 36, 37])
 @pytest.mark.parametrize("path", CORPUS, ids=os.path.basename)
-def test_corpus_config_is_rejected(path: str) -> None:
+def test_corpus_config_is_rejected(path: str, minor: int) -> None:
     text = open(path, encoding="utf-8").read()
-    header = _HEADER.match(text)
-    assert header, "each corpus file starts with '# rule: ...' and '# apiserver: reject|accept|n/a'"
+    verdict = declared_verdict(text, minor)
+    version = Version(minor)
     try:
         cfg = load_config(text, path)
     except (ParseError, ConfigInvalid):
-        assert header["verdict"] == "n/a", "a config that cannot be loaded cannot be sent"
+        assert verdict == "n/a", "a config that cannot be loaded cannot be sent"
         return
-    problems = [p for p in validate(cfg) if p.severity == "error"]
-    assert problems, f"validate accepted a config breaking: {header['rule']}"
-    if header["verdict"] == "n/a":
+    problems = [p for p in validate(cfg, version) if p.severity == "error"]
+    if verdict == "valid":
+        assert problems == []
+    else:
+        assert problems, f"validate accepted a config breaking: {_HEADER.match(text)['rule']}"  # type: ignore[index]
+    if verdict == "n/a":
         return
     # Our port of the apiserver's rules must agree with the declared verdict on the unchecked rendering.
     node = NodeInfo("kwok-node-1", "6b3c6f0e-3a54-4a39-9f8a-5b0b2b7b8d11", {"type": "kwok"})
-    pools = render(cfg, [node], check=False)
+    pools = render(cfg, [node], check=False, version=version)
     assert pools
-    slice_errors = [e for p in pools for body in p.slices for e in validate_slice(body) if e.severity == "error"]
-    assert bool(slice_errors) == (header["verdict"] == "reject"), slice_errors[:3]
+    slice_errors = [e for p in pools for body in p.slices for e in validate_slice(body, version)]
+    assert bool(refused_on_create(slice_errors)) == (verdict == "reject"), slice_errors[:3]
+    if verdict == "valid":
+        assert slice_errors == []
 
 
 def test_the_total_of_devices_over_all_mappings_is_bounded():
@@ -580,3 +613,50 @@ def test_the_total_of_devices_over_all_mappings_is_bounded():
     errors = [str(e) for e in validate(load_config(text)) if e.severity == "error"]
     assert errors == ["mappings: the mappings publish 10000000 devices in all; at most 100000 are allowed (a node, "
                       "and the driver, must be able to hold them): lower the counts"]
+
+
+# -- the 1.36/1.37 beta fields ---------------------------------------------------------------------------------------
+
+def test_the_beta_fields_are_valid_on_1_36_and_later_and_refused_before_with_their_gate() -> None:
+    cfg = load_config(ADVANCED, "beta")
+    assert errors(cfg) == {}
+    assert [p for p in validate(cfg, Version(36)) if p.severity == "error"] == []
+    refused = [p for p in validate(cfg, Version(35)) if p.severity == "error"]
+    assert refused and {p.path for p in refused} == {"mappings[0].resourceSlice"}
+    assert ("the rendered ResourceSlice would be rejected by a Kubernetes 1.35 apiserver: spec.devices[0].taints: "
+            "dropped by an apiserver without the alpha feature gate DRADeviceTaints (Kubernetes 1.35; on by default "
+            "since Kubernetes 1.36); the driver would update forever") in [p.message for p in refused]
+    gates = {"DRADeviceTaints": True, "DRAPartitionableDevices": True, "DRAConsumableCapacity": True,
+             "DRADeviceBindingConditions": True}
+    assert [p for p in validate(cfg, Version(35, gates)) if p.severity == "error"] == []
+
+
+@pytest.mark.parametrize("old, new, path, message", [
+    ("counterSet: gpu-0", "counterSet: gpu-1", f"{D0}.consumesCounters[0].counterSet",
+     "counter set 'gpu-1' is not in this mapping's resourceSlice.sharedCounters (defined: gpu-0)"),
+    ("counters: {memory: {value: 20Gi}}", "counters: {power: {value: 5}}", f"{D0}.consumesCounters[0].counters[power]",
+     "counter 'power' is not defined in counter set 'gpu-0' (defined: memory)"),
+    ("        - name: gpu-0\n", "        - name: gpu.0\n", "mappings[0].resourceSlice.sharedCounters[0].name", "counter set name"),
+    ("counters: {memory: {value: 40Gi}}", "counters: {memory: {value: 40GB}}",
+     "mappings[0].resourceSlice.sharedCounters[0].counters[memory].value", "invalid quantity '40GB'"),
+    ("effect: NoSchedule", "effect: Evict", f"{D0}.taints[0].effect", "unsupported effect 'Evict'"),
+    ("key: example.com/unhealthy", "key: a/b/c", f"{D0}.taints[0].key", ""),
+    ('value: "{{device}}"', 'value: "{{nope}}"', f"{D0}.taints[0].value", "nope"),
+    ('value: "{{device}}"', 'value: "-x"', f"{D0}.taints[0].value", ""),
+    ('value: "{{device}}"', 'value: "{{uuid}}-{{uuid}}"', f"{D0}.taints[0].value",
+     "taint values are label values of at most 63 characters; with placeholders expanded this one can reach 73"),
+    ("allowMultipleAllocations: true", "allowMultipleAllocations: false", f"{D0}.capacity[bw].requestPolicy",
+     "a request policy needs allowMultipleAllocations: true on the device"),
+    ("default: 10G", "default: 10GB", f"{D0}.capacity[bw].requestPolicy.default", "invalid quantity '10GB'"),
+])
+def test_the_beta_fields_rules_with_paths_into_the_config(old: str, new: str, path: str, message: str) -> None:
+    assert old in ADVANCED
+    found = errors(load_config(ADVANCED.replace(old, new), "beta"))
+    assert path in found and message in found[path], found
+
+
+def test_counter_set_names_are_unique_in_a_pool_across_mappings() -> None:
+    second = ADVANCED.split("  - name: gpu\n")[1].replace("name: part", "name: other")
+    cfg = load_config(ADVANCED + "  - name: gpu-b\n" + second, "beta")
+    assert errors(cfg)["mappings[1].resourceSlice.sharedCounters[0].name"].startswith(
+        "counter set 'gpu-0' is also defined by mappings[0].resourceSlice.sharedCounters[0]")

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from dra_kwok.slices.profiles import PROFILES, check_pool, get_profile
-from dra_kwok.slices.rules import validate_slice
+from dra_kwok.slices.rules import Version, validate_slice
 from tests.unit.slices.profiles import reference
 from tests.unit.slices.profiles.support import devices, load, mismatches, render
 
@@ -56,16 +56,21 @@ def test_the_pool_meets_the_apiservers_structural_rules(name: str, params: dict,
     assert devices(slices), "a profile with no devices"
 
 
+@pytest.mark.parametrize("minor", [35, 36, 37])
 @pytest.mark.parametrize("name, params", VARIANTS, ids=IDS)
-def test_validate_slice_agrees_except_for_the_alpha_fields_it_refuses_for_now(name: str, params: dict) -> None:
-    """rules.validate_slice (1.34 without alpha gates) refuses taints/counters/allowMultipleAllocations; every other
-    problem would be ours."""
-    for i, spec in enumerate(PROFILES[name].render(params, "node-a", "uid", 35).slices):
+def test_validate_slice_accepts_every_profile_slice(name: str, params: dict, minor: int) -> None:
+    """rules.validate_slice with the default gates of 1.<minor> (taints, counters, allowMultipleAllocations are beta
+    and on from 1.36; on 1.35 they are alpha and refused, naming their gate; nothing else may be wrong)."""
+    for i, spec in enumerate(PROFILES[name].render(params, "node-a", "uid", minor).slices):
         body = {"apiVersion": "resource.k8s.io/v1", "kind": "ResourceSlice", "metadata": {"name": f"s-{i}"},
                 "spec": {"driver": PROFILES[name].default_driver, "nodeName": "node-a",
                          "pool": {"name": "node-a", "generation": 1, "resourceSliceCount": 1}, **spec}}
-        problems = [p for p in validate_slice(body) if p.severity == "error"]
-        assert [p for p in problems if not any(f in p.path for f in ALPHA)] == []
+        problems = [p for p in validate_slice(body, Version(minor)) if p.severity == "error"]
+        if minor >= 36:
+            assert problems == []
+        else:
+            assert [p for p in problems if not any(f in p.path for f in ALPHA)] == []
+            assert all("feature gate DRA" in p.message for p in problems)
 
 
 @pytest.mark.parametrize("name, params", VARIANTS, ids=IDS)
