@@ -59,20 +59,21 @@ def validate(config: Config, version: Version = DEFAULT) -> list[FieldError]:
     return problems
 
 
-def accept(text: str | bytes, source: str) -> tuple[Config, list[FieldError]]:
-    """Text (a raw config or a ConfigMap manifest) -> (a valid Config, its warnings), or :class:`Rejected`."""
+def accept(text: str | bytes, source: str, version: Version = DEFAULT) -> tuple[Config, list[FieldError]]:
+    """Text (a raw config or a ConfigMap manifest) -> (a Config valid for a kube-apiserver ``version``, its
+    warnings), or :class:`Rejected`."""
     with gc_paused():
-        return _accept(text, source)
+        return _accept(text, source, version)
 
 
-def _accept(text: str | bytes, source: str) -> tuple[Config, list[FieldError]]:
+def _accept(text: str | bytes, source: str, version: Version) -> tuple[Config, list[FieldError]]:
     try:
         config = load_config(text, source)
     except ParseError as err:
         raise Rejected([str(err)]) from None
     except ConfigInvalid as err:
         raise Rejected(err.errors) from None
-    problems = validate(config)
+    problems = validate(config, version)
     errors = errors_only(problems)
     if errors:
         raise Rejected(errors)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -24,6 +25,7 @@ from dra_kwok.runtime.log import get_logger
 from dra_kwok.runtime.manager import Check, LeaderElection, Manager
 from dra_kwok.runtime.rest import Rest, new_api_client
 from dra_kwok.settings import LEASE_NAME, Settings
+from dra_kwok.slices.features import MINORS, Version
 
 __all__ = ["App"]
 
@@ -57,12 +59,13 @@ class App:
         election = LeaderElection(
             s.leader_election_namespace or s.namespace, LEASE_NAME, self.identity, s.lease_duration,
             s.renew_deadline, s.retry_period) if s.leader_elect else None
+        self.version = cluster_version(self.api, s.kubernetes_version, s.feature_gates)
         self.manager = m = Manager(self.api, self.metrics, bind_address=s.bind_address, health_port=s.health_port,
                                    metrics_port=s.metrics_port, leader_election=election)
         self.slices = ResourceSliceController(
             self.api, self.store, self.metrics, kwok_annotation=s.kwok_annotation, resync_period=s.resync_period,
             workers=s.workers, watch_timeout=int(s.watch_timeout), request_timeout=s.request_timeout,
-            can_write=m.can_write, instance=self.instance,
+            can_write=m.can_write, instance=self.instance, version=self.version,
             on_conflict=lambda message: self.source.warn("PoolConflict", message),
         )
         informers: list[Informer] = [self.slices.nodes, self.slices.slices, self.slices.others]
@@ -77,6 +80,7 @@ class App:
                 watch_timeout=int(s.watch_timeout), request_timeout=s.request_timeout,
             )
             informers.append(self.source.informer)
+        self.source.version = self.version
         m.add(self.source)
         m.add(_Informers(self.slices))
         m.add(self.slices.controller, needs_leader=True)
@@ -92,7 +96,7 @@ class App:
 
     def run(self, install_signals: bool = True) -> int:
         s = self.settings
-        log.info("Starting manager", identity=self.identity, instance=self.instance, leaderElection=s.leader_elect,
+        log.info("Starting manager", identity=self.identity, instance=self.instance, kubernetes=str(self.version), leaderElection=s.leader_elect,
                  config=s.config_file or f"configmap {s.namespace}/{s.configmap}")
         return self.manager.run(install_signals)
 
@@ -110,3 +114,29 @@ def _informer_ready(inf: Informer) -> Check:
         return "not synced" if not inf.synced.is_set() else None if inf.connected else "disconnected from apiserver"
     return check
 
+
+
+def cluster_version(api: client.ApiClient, given: str | None, feature_gates: str, wait: float = 30.0) -> Version:
+    """The kube-apiserver's version, as dra-kwok validates and renders for it: ``given`` (--kubernetes-version), else
+    its ``/version`` (asked for up to ``wait`` seconds, for an apiserver that is still starting). A version newer than
+    dra-kwok knows is treated as the newest it knows; one without ``resource.k8s.io/v1`` is refused."""
+    text = given
+    deadline = time.monotonic() + wait
+    while text is None:
+        try:
+            text = client.VersionApi(api).get_code().git_version
+        except Exception as err:  # connection refused, timeout, 5xx
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"cannot read the apiserver's /version ({err}); set --kubernetes-version") from None
+            time.sleep(1.0)
+    parsed = Version.parse(text.split("-")[0].split("+")[0], "")
+    if parsed.minor < MINORS[0]:
+        raise RuntimeError(f"Kubernetes {text} has no resource.k8s.io/v1: dra-kwok needs 1.{MINORS[0]} or later")
+    minor = min(parsed.minor, MINORS[-1])
+    if minor != parsed.minor:
+        log.info("Kubernetes newer than dra-kwok knows: publishing with the newest rules it knows", version=text,
+                 rules=f"1.{minor}")
+    try:
+        return Version.parse(f"1.{minor}", feature_gates)
+    except ValueError as err:
+        raise RuntimeError(f"--feature-gates: {err}") from None

@@ -292,8 +292,8 @@ def run(**values: Any) -> None:
         raise click.BadParameter(str(err), param_hint="--instance") from None
     try:
         app = App(settings)
-    except Exception as err:  # bad kubeconfig, no cluster config at all
-        log.get_logger("cli").error("Failed to create client", err=err)
+    except Exception as err:  # bad kubeconfig, no cluster config at all, no /version, a bad --feature-gates
+        log.get_logger("cli").error("Failed to start", err=err)
         sys.exit(1)
     sys.exit(app.run())
 

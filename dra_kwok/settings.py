@@ -70,6 +70,12 @@ class Settings:
     request_timeout: float = setting(15.0, "Read timeout of every request to the apiserver.", "duration")
     watch_timeout: float = setting(60.0, "Server-side timeout of each watch; it is then resumed from its "
                                    "resourceVersion.", "duration")
+    kubernetes_version: str | None = setting(
+        None, "The cluster's Kubernetes version (1.34-1.37): what its apiserver keeps decides the fields and slice "
+        "layout dra-kwok publishes, and which configs it accepts.", default_text="discovered from /version")
+    feature_gates: str = setting(
+        "", "The cluster's kube-apiserver feature gates that differ from its version's defaults "
+        "(DRADeviceTaints=true,...).", default_text="none")
     log_format: str = setting("text", "Log format: text (klog) or json.", "choice", choices=("text", "json"))
     verbosity: int = setting(0, "Log verbosity (klog -v levels: 2 reconciles, 3 every write, 4 resyncs).", "int",
                              flag="-v")

@@ -43,6 +43,7 @@ from dra_kwok.runtime.errors import AlreadyExists, NotFound
 from dra_kwok.runtime.informer import EventHandler, Informer
 from dra_kwok.runtime.log import get_logger
 from dra_kwok.runtime.rest import Rest
+from dra_kwok.slices.features import DEFAULT, Version
 from dra_kwok.slices.nodes import NodeInfo, node_matches
 from dra_kwok.slices.plan import Action, devices_digest, plan, pool_key
 from dra_kwok.slices.render import (
@@ -194,9 +195,11 @@ class ResourceSliceController:
         can_write: Callable[[], bool] = lambda: True,
         instance: str = "default",
         on_conflict: Callable[[str], None] = lambda message: None,
+        version: Version = DEFAULT,
     ) -> None:
         self.store = store
         self.instance = instance
+        self.version = version  # the cluster's kube-apiserver: what it keeps decides the slice layout
         self.on_conflict = on_conflict  # told once per (driver, holder) that starts refusing pools (a Warning Event)
         self.rest = Rest(api, metrics.observe_request, timeout=(5.0, request_timeout))
         self.can_write = can_write
@@ -309,11 +312,11 @@ class ResourceSliceController:
         # slices again cost a third of the render, and the apiserver still refuses what would be invalid.
         if name is not None:
             rec = self.nodes.get(name)
-            desired = (render_node(cfg, rec.info, check=False, instance=self.instance)
+            desired = (render_node(cfg, rec.info, check=False, instance=self.instance, version=self.version)
                        if isinstance(cfg, Config) and rec and rec.kwok else [])
         else:
             kwok = [r.info for r in self.nodes.list() if r.kwok]
-            desired = render_cluster(cfg, kwok, check=False, instance=self.instance) if isinstance(cfg, Config) else []
+            desired = render_cluster(cfg, kwok, check=False, instance=self.instance, version=self.version) if isinstance(cfg, Config) else []
         return arbitrate(self.instance, desired, self.slices.by_index(name), self.others.by_index(name))
 
     def _inputs(self, request: PoolsRequest, revision: int) -> tuple:

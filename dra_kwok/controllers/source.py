@@ -32,6 +32,7 @@ from dra_kwok.controllers.store import Store
 from dra_kwok.runtime.events import MAX_MESSAGE, EventRecorder
 from dra_kwok.runtime.informer import EventHandler, Informer
 from dra_kwok.runtime.log import get_logger
+from dra_kwok.slices.features import DEFAULT, Version
 
 log = get_logger("controller.configmap")
 
@@ -61,9 +62,9 @@ def cap_errors(errors: list[str], max_chars: int | None = None) -> list[str]:
     return shown
 
 
-def parse_and_validate(text: str | bytes, source: str) -> Config:
-    """Text -> a valid Config (its warnings logged), or Rejected with every error."""
-    config, warnings = accept(text, source)
+def parse_and_validate(text: str | bytes, source: str, version: Version = DEFAULT) -> Config:
+    """Text -> a Config valid for the cluster's ``version`` (its warnings logged), or Rejected with every error."""
+    config, warnings = accept(text, source, version)
     for warning in warnings:
         log.warning("Configuration warning", source=source, warning=str(warning))
     return config
@@ -76,10 +77,11 @@ class _Accepting:
         self.store = store
         self.metrics = metrics
         self.last_error: list[str] | None = None
+        self.version: Version = DEFAULT  # the cluster's: what the apiserver accepts (set by the app before start)
 
     def accept(self, text: str | bytes, source: str, on_reject: Callable[[list[str]], None] = lambda e: None) -> bool:
         try:
-            config = parse_and_validate(text, source)
+            config = parse_and_validate(text, source, self.version)
         except Rejected as err:
             self.last_error = err.errors
             self.metrics.config_valid.set(0)
