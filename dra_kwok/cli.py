@@ -77,25 +77,36 @@ def _refuse_non_regular(path: str, mode: int) -> None:
         raise NotARegularFile(path, next((kind for test, kind in _KINDS if test(mode)), "not a file"))
 
 
+def _version_options(command: Callable[..., None]) -> Callable[..., None]:
+    """--kubernetes-version and --feature-gates: the kube-apiserver whose rules apply (validate, render)."""
+    command = click.option("--feature-gates", default="", metavar="Name=true,...",
+                           help="DRA feature gates that apiserver was started with (--feature-gates), over its "
+                           "defaults.")(command)
+    return click.option("--kubernetes-version", default="1.37", show_default=True, metavar="1.34|1.35|1.36|1.37",
+                        help="The kube-apiserver whose ResourceSlice rules and default feature gates apply.")(command)
+
+
+def _version(kubernetes_version: str, feature_gates: str) -> Any:
+    from dra_kwok.slices.features import Version
+
+    try:
+        return Version.parse(kubernetes_version, feature_gates)
+    except ValueError as err:
+        raise click.UsageError(f"--kubernetes-version/--feature-gates: {err}") from None
+
+
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True))
 @click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="json: machine-readable errors.")
-@click.option("--kubernetes-version", default="1.37", show_default=True, metavar="1.34|1.35|1.36|1.37",
-              help="The kube-apiserver whose ResourceSlice rules and default feature gates apply.")
-@click.option("--feature-gates", default="", metavar="Name=true,...",
-              help="DRA feature gates that apiserver was started with (--feature-gates), over its defaults.")
+@_version_options
 def validate(files: tuple[str, ...], output: str, kubernetes_version: str, feature_gates: str) -> None:
     """Check configs offline, with the apiserver's rules. FILE is a raw config, a ConfigMap manifest or a
     multi-document YAML. Exit 0 valid, 1 invalid, 2 unreadable."""
     from dra_kwok.accept import validate as check_for
     from dra_kwok.config import ConfigInvalid, ParseError, load_documents
-    from dra_kwok.slices.features import Version
 
-    try:
-        version = Version.parse(kubernetes_version, feature_gates)
-    except ValueError as err:
-        raise click.UsageError(f"--kubernetes-version/--feature-gates: {err}") from None
+    version = _version(kubernetes_version, feature_gates)
 
     def check(config: Any) -> list[Any]:
         return check_for(config, version)
@@ -154,7 +165,9 @@ def _problem(p: Any) -> dict[str, Any]:
               help="A Node manifest (YAML/JSON, e.g. `kubectl get node NAME -o yaml`).")
 @click.option("--labels", default="", help="Quick try without a Node: k=v,k2=v2 labels of a fake node.")
 @click.option("--node-name", default="kwok-node-0", show_default=True, help="Name of the fake node (with --labels).")
-def render(file: str, node_file: str | None, labels: str, node_name: str) -> None:
+@_version_options
+def render(file: str, node_file: str | None, labels: str, node_name: str, kubernetes_version: str,
+           feature_gates: str) -> None:
     """Print, as YAML, the ResourceSlices a node would get from a config (node-local and cluster-wide pools),
     ready for `kubectl apply --dry-run=server -f -`."""
     from dra_kwok.accept import validate as check
@@ -162,6 +175,7 @@ def render(file: str, node_file: str | None, labels: str, node_name: str) -> Non
     from dra_kwok.slices.nodes import NodeInfo
     from dra_kwok.slices.render import render as render_pools
 
+    version = _version(kubernetes_version, feature_gates)
     try:
         config = load_config(_read(file), source=file)
     except (OSError, ParseError) as err:
@@ -170,7 +184,7 @@ def render(file: str, node_file: str | None, labels: str, node_name: str) -> Non
     except ConfigInvalid as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(1)
-    errors = [p for p in check(config) if p.severity == "error"]
+    errors = [p for p in check(config, version) if p.severity == "error"]
     if errors:
         for p in errors:
             click.echo(f"{file}: error: {p}", err=True)
@@ -194,7 +208,7 @@ def render(file: str, node_file: str | None, labels: str, node_name: str) -> Non
         except ValueError:
             raise click.BadParameter("expected k=v,k2=v2", param_hint="--labels") from None
         info = NodeInfo(name=node_name, uid="00000000-0000-0000-0000-000000000000", labels=pairs)
-    slices = [s for pool in render_pools(config, [info]) for s in pool.slices]
+    slices = [s for pool in render_pools(config, [info], version=version) for s in pool.slices]
     if not slices:
         click.echo(f"# no mapping matches node {info.name}", err=True)
     click.echo(yaml.safe_dump_all(slices, sort_keys=False), nl=False)

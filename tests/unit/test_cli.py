@@ -211,3 +211,27 @@ def test_a_symlink_to_a_regular_file_and_stdin_are_read(tmp_path):
     link.symlink_to(GPU)
     assert run("validate", str(link)).exit_code == 0
     assert run("validate", "-", input=Path(GPU).read_text()).exit_code == 0
+
+
+def test_render_lays_out_slices_for_the_kubernetes_version_it_is_given(tmp_path):
+    """Counter sets get a slice of their own from 1.35 on, and share the devices' slice on 1.34 (with its gates)."""
+    cfg = tmp_path / "counters.yaml"
+    cfg.write_text(yaml.safe_dump({"driver": "gpu.example.com", "mappings": [{
+        "name": "m", "nodeSelectorTerms": [{"matchExpressions": [{"key": "type", "operator": "In", "values": ["kwok"]}]}],
+        "resourceSlice": {"pool": {"name": "gpu"}, "sharedCounters": [{"name": "c", "counters": {"mem": {"value": "8Gi"}}}],
+                          "devices": [{"name": "half", "count": 2, "attributes": {"type": {"string": "gpu"}},
+                                       "consumesCounters": [{"counterSet": "c", "counters": {"mem": {"value": "4Gi"}}}]}]},
+    }]}))
+
+    def slices(*args: str) -> list[dict]:
+        result = run("render", str(cfg), "--labels", "type=kwok", *args)
+        assert result.exit_code == 0, result.output
+        return [d for d in yaml.safe_load_all(result.output) if d]
+
+    assert [sorted(s["spec"]) for s in slices()] == [
+        ["driver", "nodeName", "pool", "sharedCounters"], ["devices", "driver", "nodeName", "pool"]]
+    gates = "DRAPartitionableDevices=true"
+    assert [sorted(s["spec"]) for s in slices("--kubernetes-version", "1.34", "--feature-gates", gates)] == [
+        ["devices", "driver", "nodeName", "pool", "sharedCounters"]]
+    refused = run("render", str(cfg), "--labels", "type=kwok", "--kubernetes-version", "1.34")
+    assert refused.exit_code == 1 and "DRAPartitionableDevices" in refused.output
