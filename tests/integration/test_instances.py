@@ -14,6 +14,7 @@ from dra_kwok.config import load_config
 from dra_kwok.runtime.rest import Rest
 from dra_kwok.slices.nodes import NodeInfo
 from dra_kwok.slices.render import INSTANCE_LABEL, SLICES_PATH, render_node
+from dra_kwok.testing.controlplane import _get
 from tests.integration.driver import (
     config_text,
     ensure_namespace,
@@ -37,6 +38,14 @@ def _state(items: list[dict]) -> dict[str, tuple[str, str]]:
 
 def _metrics(proc: dict) -> str:
     return http_get(proc["metrics"])[1]
+
+
+def _apiserver_slice_writes(cp) -> float:
+    """Writes to ResourceSlices as the apiserver counts them (its own apiserver_request_total), from every client."""
+    code, text = _get(f"{cp.url}/metrics", cp.token, timeout=10)
+    assert code == 200, text[:300]
+    return sum(metric(text, "apiserver_request_total", resource="resourceslices", verb=verb)
+               for verb in ("POST", "PUT", "PATCH", "DELETE", "DELETECOLLECTION"))
 
 
 def _log(proc: dict) -> str:
@@ -65,7 +74,10 @@ def test_a_second_instance_with_a_config_file_refuses_the_pools_of_the_first_and
         with run_process(env.cp, env.namespace, f"--config-file={local}", "--resync-period=1") as b:
             wait_ready(b["health"])
             wait_for(lambda: len(env.slices()) == 4, message="B's fpga pools beside A's gpu pools")
+            settled = _apiserver_slice_writes(env.cp)
+            assert settled >= 4  # the count is there: A's and B's creates
             time.sleep(15)  # fifteen resyncs of B: a write war would show as thousands of writes here
+            assert _apiserver_slice_writes(env.cp) == settled  # not one slice write, by the apiserver's count
             text_b = _metrics(b)
             assert metric(text_b, "dra_kwok_pool_conflicts", holder=instance_a) == 2
             assert metric(text_b, "dra_kwok_resourceslice_writes_total") == 2  # its two fpga slices, nothing else
@@ -155,9 +167,12 @@ def test_a_namespace_typo_is_not_ready_and_touches_nothing(api, env):
         wait_ready(a["health"])
         before = _state(wait_for(lambda: env.slices("a"), message="A's slices"))
         typo = env.namespace[:-1]
+        settled = _apiserver_slice_writes(env.cp)
+        assert settled >= 1  # the count is there: A's create
         with run_process(env.cp, typo, "--resync-period=1") as b:
             wait_for(lambda: "not found" in http_get(b["health"] + "/readyz?verbose")[1], message="B's verdict")
             time.sleep(3)
+            assert _apiserver_slice_writes(env.cp) == settled  # by the apiserver's count: nobody wrote a slice
             code, verbose = http_get(b["health"] + "/readyz?verbose")
             assert code == 500
             assert f"[-]config failed: configmap {typo}/dra-kwok-configmap not found" in verbose
