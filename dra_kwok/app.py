@@ -7,6 +7,7 @@ threads and probes; this is the one place that knows both, as a controller-runti
 from __future__ import annotations
 
 import os
+import re
 import socket
 import time
 import uuid
@@ -50,12 +51,12 @@ class App:
 
     def __init__(self, settings: Settings, api: client.ApiClient | None = None) -> None:
         self.settings = s = settings
+        self.instance = instance_name(namespace=s.namespace, configmap=s.configmap, config_file=s.config_file,
+                                      explicit=s.instance)  # first: a bad --instance is refused before any I/O
         self.api = api or new_api_client(s.kubeconfig)
         self.metrics = DriverMetrics()
         self.store = Store()
         self.identity = s.identity or os.environ.get("POD_NAME") or f"{socket.gethostname()}_{uuid.uuid4()}"
-        self.instance = instance_name(namespace=s.namespace, configmap=s.configmap, config_file=s.config_file,
-                                      explicit=s.instance)
         election = LeaderElection(
             s.leader_election_namespace or s.namespace, LEASE_NAME, self.identity, s.lease_duration,
             s.renew_deadline, s.retry_period) if s.leader_elect else None
@@ -120,23 +121,31 @@ def cluster_version(api: client.ApiClient, given: str | None, feature_gates: str
     """The kube-apiserver's version, as dra-kwok validates and renders for it: ``given`` (--kubernetes-version), else
     its ``/version`` (asked for up to ``wait`` seconds, for an apiserver that is still starting). A version newer than
     dra-kwok knows is treated as the newest it knows; one without ``resource.k8s.io/v1`` is refused."""
-    text = given
+    try:  # the flags first: a typo is refused at once, not after waiting for /version
+        Version.parse(f"1.{MINORS[-1]}", feature_gates)
+        minor = _minor(given) if given is not None else None
+    except ValueError as err:
+        raise RuntimeError(f"--kubernetes-version/--feature-gates: {err}") from None
     deadline = time.monotonic() + wait
-    while text is None:
+    while minor is None:
         try:
-            text = client.VersionApi(api).get_code().git_version
+            given = client.VersionApi(api).get_code().git_version
+            minor = _minor(given)
         except Exception as err:  # connection refused, timeout, 5xx
             if time.monotonic() > deadline:
                 raise RuntimeError(f"cannot read the apiserver's /version ({err}); set --kubernetes-version") from None
             time.sleep(1.0)
-    parsed = Version.parse(text.split("-")[0].split("+")[0], "")
-    if parsed.minor < MINORS[0]:
-        raise RuntimeError(f"Kubernetes {text} has no resource.k8s.io/v1: dra-kwok needs 1.{MINORS[0]} or later")
-    minor = min(parsed.minor, MINORS[-1])
-    if minor != parsed.minor:
-        log.info("Kubernetes newer than dra-kwok knows: publishing with the newest rules it knows", version=text,
-                 rules=f"1.{minor}")
-    try:
-        return Version.parse(f"1.{minor}", feature_gates)
-    except ValueError as err:
-        raise RuntimeError(f"--feature-gates: {err}") from None
+    if minor < MINORS[0]:
+        raise RuntimeError(f"Kubernetes {given} has no resource.k8s.io/v1: dra-kwok needs 1.{MINORS[0]} or later")
+    if minor > MINORS[-1]:
+        log.info("Kubernetes newer than dra-kwok knows: publishing with the newest rules it knows", version=given,
+                 rules=f"1.{MINORS[-1]}")
+    return Version.parse(f"1.{min(minor, MINORS[-1])}", feature_gates)
+
+
+def _minor(text: str) -> int:
+    """The minor version of ``1.37``, ``v1.37.2``, ``v1.38.0-rc.1+abc``; ValueError for anything else."""
+    match = re.fullmatch(r"v?1\.(\d+)(\.\d+)?([-+].*)?", text.strip())
+    if match is None:
+        raise ValueError(f"{text!r} is not a Kubernetes version like 1.37")
+    return int(match[1])

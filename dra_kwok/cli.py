@@ -294,18 +294,15 @@ def _settings_options(command: Callable[..., None]) -> Callable[..., None]:
 def run(**values: Any) -> None:
     """Run the driver: watch the config and KWOK nodes, and keep their ResourceSlices right."""
     from dra_kwok.app import App
-    from dra_kwok.controllers.instance import InvalidInstance, instance_name
+    from dra_kwok.controllers.instance import InvalidInstance
     from dra_kwok.runtime import log
 
     settings = Settings(**values)
     log.setup(settings.log_format, settings.verbosity)
     try:
-        instance_name(namespace=settings.namespace, configmap=settings.configmap, config_file=settings.config_file,
-                      explicit=settings.instance)
-    except InvalidInstance as err:
-        raise click.BadParameter(str(err), param_hint="--instance") from None
-    try:
         app = App(settings)
+    except InvalidInstance as err:  # before any request: a usage error
+        raise click.BadParameter(str(err), param_hint="--instance") from None
     except Exception as err:  # bad kubeconfig, no cluster config at all, no /version, a bad --feature-gates
         log.get_logger("cli").error("Failed to start", err=err)
         sys.exit(1)
