@@ -120,6 +120,7 @@ def test_configmap_update_propagates_including_an_attribute_only_edit(api, env):
         wait_for(updated, timeout=2, message="the attribute edit on the slice")
         assert time.monotonic() - t0 < 2
         assert env.slices("a")[0]["spec"]["pool"]["generation"] == 0  # one slice changed in place: generation kept
+        wait_for(drv.idle, message="the write counted")  # the PUT is on the server before the worker counts it
         assert metric(drv.metrics_text(), "dra_kwok_resourceslice_writes_total", verb="update") == 1
 
 
