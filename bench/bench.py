@@ -341,7 +341,7 @@ class Bench:
         a = self.args
         self.cp = cp
         # The same client construction as the driver's (same connection pool, same raw-JSON path).
-        self.api = new_api_client(str(cp.kubeconfig))
+        self.api = new_api_client(str(cp.kubeconfig), connections=max(a.workers, a.burst_threads) + 4)
         self.rest = Rest(self.api)
         self.pids = {"kube-apiserver": cp.components["kube-apiserver"].pid, "etcd": cp.components["etcd"].pid,
                      "kwok": cp.components["kwok"].pid}

@@ -53,7 +53,8 @@ class App:
         self.settings = s = settings
         self.instance = instance_name(namespace=s.namespace, configmap=s.configmap, config_file=s.config_file,
                                       explicit=s.instance)  # first: a bad --instance is refused before any I/O
-        self.api = api or new_api_client(s.kubeconfig)
+        # a pooled connection per worker, per watch (up to 5) and for leader election and Events
+        self.api = api or new_api_client(s.kubeconfig, connections=s.workers + 8)
         self.metrics = DriverMetrics()
         self.store = Store()
         self.identity = s.identity or os.environ.get("POD_NAME") or f"{socket.gethostname()}_{uuid.uuid4()}"

@@ -29,19 +29,26 @@ DEFAULT_TIMEOUT = (5.0, 30.0)
 RequestObserver = Callable[[str, str, int], None]  # (method, resource, code)
 
 
-def new_api_client(kubeconfig: str | None = None, context: str | None = None) -> client.ApiClient:
+def new_api_client(kubeconfig: str | None = None, context: str | None = None,
+                   connections: int | None = None) -> client.ApiClient:
     """From `--kubeconfig`, else the in-cluster service account (a pod), else ~/.kube/config / $KUBECONFIG.
 
     Every request of this client that does not pass its own `_request_timeout` (the client's default is none at
-    all, so a dead connection hangs forever) gets DEFAULT_TIMEOUT; this covers the generated API and LeaseLock."""
+    all, so a dead connection hangs forever) gets DEFAULT_TIMEOUT; this covers the generated API and LeaseLock.
+
+    `connections`: how many connections the pool keeps open to the apiserver. The client's default is 5 per CPU
+    (10 on a 2-core laptop); every watch holds one, so with more concurrent requests than that, urllib3 opens a
+    new connection (a TLS handshake, on both ends) for each request over the limit and throws it away after."""
+    cfg = type.__call__(client.Configuration)  # not a copy of the process-wide default configuration
+    if connections:
+        cfg.connection_pool_maxsize = max(cfg.connection_pool_maxsize, connections)
     if kubeconfig:
-        api = config.new_client_from_config(config_file=kubeconfig, context=context)
+        api = config.new_client_from_config(config_file=kubeconfig, context=context, client_configuration=cfg)
     elif os.environ.get("KUBERNETES_SERVICE_HOST"):
-        cfg = client.Configuration()
         config.load_incluster_config(client_configuration=cfg)
         api = client.ApiClient(cfg)
     else:
-        api = config.new_client_from_config(context=context)
+        api = config.new_client_from_config(context=context, client_configuration=cfg)
     api.user_agent = f"dra-kwok/{__version__}"
     request = api.rest_client.request
 
