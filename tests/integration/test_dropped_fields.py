@@ -25,7 +25,7 @@ from kubernetes import client
 
 from dra_kwok.slices.features import Version
 from dra_kwok.testing.controlplane import ControlPlane, k8s_version
-from tests.integration.driver import TestEnv, http_get, mapping, metric, run_manager
+from tests.integration.driver import TestEnv, http_get, mapping, metric, private_env, run_manager
 from tests.support.helpers import wait_for
 
 VERSION = Version.parse(k8s_version())
@@ -58,11 +58,8 @@ def gated_plane(control_plane):
 
 @pytest.fixture
 def gated_env(gated_plane, unique):
-    api = gated_plane.api_client()
-    env = TestEnv(api, gated_plane, unique)
-    yield env
-    env.cleanup()
-    api.close()
+    with private_env(gated_plane, unique) as env:
+        yield env
 
 
 def _dropped_events(env: TestEnv) -> list:
