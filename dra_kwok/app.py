@@ -69,6 +69,7 @@ class App:
             workers=s.workers, watch_timeout=int(s.watch_timeout), request_timeout=s.request_timeout,
             can_write=m.can_write, instance=self.instance, version=self.version,
             on_conflict=lambda message: self.source.warn("PoolConflict", message),
+            on_dropped=lambda message: self.source.warn("DroppedFields", message),
         )
         informers: list[Informer] = [self.slices.nodes, self.slices.slices, self.slices.others]
         if s.config_file:
@@ -89,6 +90,7 @@ class App:
         m.add_cache(self.source.synced)
         m.add_cache(self.slices.synced)
         m.add_readyz_check("config", self.source.problem)
+        m.add_readyz_check("dropped-fields", self.slices.dropped_note)  # passes: reports what the apiserver drops
         for inf in informers:
             m.add_healthz_check(f"informer-{inf.name}", _informer_alive(inf))
             m.add_readyz_check(f"informer-{inf.name}", _informer_ready(inf))

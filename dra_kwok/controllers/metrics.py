@@ -33,3 +33,7 @@ class DriverMetrics(Metrics):
             "dra_kwok_pool_conflicts", "Pools this instance renders but refuses to publish, because another dra-kwok "
             "instance (holder) published them first", ["driver", "holder"], registry=r,
         )
+        self.dropped_fields = Counter(
+            "dra_kwok_dropped_fields_total", "ResourceSlice writes whose answer lacked a field that was sent: the "
+            "apiserver dropped it (its feature gate is off), by field path (devices[].taints)", ["field"], registry=r,
+        )

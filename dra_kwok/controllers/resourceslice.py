@@ -22,6 +22,17 @@ Safety: the slice informer only ever sees slices with our managed-by and instanc
 written, but for the adoption of an older release's slices of a pool we render;
 nothing at all is written while the configuration is UNKNOWN (no valid config seen yet) or this replica is not
 the leader; a 409 or a failed write is retried with per-key backoff and never blocks other keys.
+
+Dropped fields: an apiserver whose feature gate for a field is off stores the slice without it, silently
+(:mod:`dra_kwok.slices.dropped`). Every create/update response is compared with what was sent (a plain equality
+first: the usual answer is the same spec, and then nothing more is done); a field found dropped is remembered for
+this apiserver (path -> gate, a handful at most, kept until a write shows the field kept again), and from then on
+the desired slices are compared as the apiserver keeps them (without those fields, unless the stored slice has them),
+so that the stored slice counts as converged and an idle resync writes nothing. Writes still send the full desired
+slice: a changed slice or a new node is published with every field, and should the gate be turned on, it is kept.
+Reported: ``dra_kwok_dropped_fields_total{field}`` (+1 per write that lost the field), a Warning Event
+``DroppedFields`` on the ConfigMap once per config revision and field, and a passing ``dropped-fields`` line in
+``/readyz?verbose`` (published and converged, so no reason to take the pod out of service).
 """
 
 from __future__ import annotations
@@ -30,7 +41,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from kubernetes import client
@@ -42,10 +53,12 @@ from dra_kwok.runtime.controller import Controller, TerminalError
 from dra_kwok.runtime.errors import AlreadyExists, NotFound
 from dra_kwok.runtime.informer import EventHandler, Informer
 from dra_kwok.runtime.log import get_logger
+from dra_kwok.runtime.manager import Note
 from dra_kwok.runtime.rest import Rest
+from dra_kwok.slices.dropped import dropped_fields, strip_spec
 from dra_kwok.slices.features import DEFAULT, Version
 from dra_kwok.slices.nodes import NodeInfo, node_matches
-from dra_kwok.slices.plan import Action, devices_digest, plan, pool_key
+from dra_kwok.slices.plan import Action, devices_digest, plan, pool_key, same_spec
 from dra_kwok.slices.render import (
     INSTANCE_LABEL,
     MANAGED_BY_LABEL,
@@ -196,11 +209,13 @@ class ResourceSliceController:
         instance: str = "default",
         on_conflict: Callable[[str], None] = lambda message: None,
         version: Version = DEFAULT,
+        on_dropped: Callable[[str], None] = lambda message: None,
     ) -> None:
         self.store = store
         self.instance = instance
         self.version = version  # the cluster's kube-apiserver: what it keeps decides the slice layout
         self.on_conflict = on_conflict  # told once per (driver, holder) that starts refusing pools (a Warning Event)
+        self.on_dropped = on_dropped  # told once per config revision and dropped field (a Warning Event)
         self.rest = Rest(api, metrics.observe_request, timeout=(5.0, request_timeout))
         self.can_write = can_write
         self.controller: Controller[PoolsRequest] = Controller(
@@ -216,6 +231,11 @@ class ResourceSliceController:
         self._pool_conflicts = metrics.pool_conflicts
         self._stale: OrderedDict[str, None] = OrderedDict()  # names whose create met an object our caches lacked
         self._replica_race_reported = False
+        # what this apiserver was seen to drop: field path -> gate; replaced whole (readers take no lock)
+        self._drops: dict[str, str | None] = {}
+        self._drops_lock = threading.Lock()
+        self._drops_reported: tuple[int, frozenset[str]] = (-1, frozenset())  # (config revision, paths reported)
+        self._dropped_total = metrics.dropped_fields
         core, resource = client.CoreV1Api(api), client.ResourceV1Api(api)
         observe = lambda resource_name: (lambda verb: metrics.observe_request(verb.upper(), resource_name, 200))  # noqa: E731
         self.nodes: Informer[NodeRecord] = Informer(
@@ -341,7 +361,11 @@ class ResourceSliceController:
             return  # found right last time and nothing it depends on changed: a resync costs no render, no diff
         desired, actual, refused = self.view(request)
         self._set_refused(request, refused)
-        actions = plan(desired, actual)
+        if self._drops:
+            full = {b["metadata"]["name"]: b for p in desired for b in p.slices}
+            actions = [_with_spec(a, full[a.name]) for a in plan(self._as_kept(desired, actual), actual)]
+        else:
+            actions = plan(desired, actual)
         try:
             for action in actions:
                 if not self.can_write() or self.controller.stopping:
@@ -367,6 +391,79 @@ class ResourceSliceController:
             self._settled[request] = inputs
         else:
             self._settled.pop(request, None)  # a node that is gone and has no slices: forget it
+
+    def _as_kept(self, desired: list[Pool], actual: list[dict]) -> list[Pool]:
+        """The desired pools as this apiserver keeps them: each slice without the fields it was seen to drop, unless
+        the stored slice has them (an apiserver keeps a gated field that the stored object uses already)."""
+        paths = frozenset(self._drops)
+        stored = {a["metadata"]["name"]: a for a in actual}
+        out = []
+        for pool in desired:
+            slices = []
+            for body in pool.slices:
+                kept = strip_spec(body, paths)
+                if kept is not body:
+                    have = stored.get(body["metadata"]["name"])
+                    if have is not None and same_spec(body, have):
+                        kept = body
+                slices.append(kept)
+            same = all(a is b for a, b in zip(slices, pool.slices))
+            out.append(pool if same else replace(pool, slices=tuple(slices)))
+        return out
+
+    def _check_dropped(self, action: Action, obj: dict) -> None:
+        """Compare what the apiserver answered a create/update with to what was sent: learn, count and report the
+        fields it dropped; forget those it keeps again (its gate was turned on)."""
+        sent, got = action.body["spec"], obj.get("spec") or {}  # type: ignore[index]
+        if sent == got:
+            if self._drops:
+                self._kept_again(sent)
+            return
+        dropped = dropped_fields(sent, got)
+        if self._drops:
+            self._kept_again(sent, {d.path for d in dropped})
+        if not dropped:
+            return
+        for d in dropped:
+            self._dropped_total.labels(field=d.path).inc()
+        revision = self.store.revision
+        with self._drops_lock:
+            if any(d.path not in self._drops for d in dropped):
+                self._drops = {**self._drops, **{d.path: d.gate for d in dropped}}
+            at, reported = self._drops_reported
+            if at != revision:
+                reported = frozenset()
+            new = [d for d in dropped if d.path not in reported]
+            self._drops_reported = (revision, reported | {d.path for d in new})
+        if not new:
+            return
+        fields = ", ".join(str(d) for d in new)
+        gates = sorted({d.gate for d in new if d.gate})
+        log.warning("The apiserver dropped fields of a ResourceSlice: its feature gate is off; publishing what it "
+                    "keeps", slice=action.name, fields=[d.path for d in new], gates=gates, assumed=str(self.version))
+        fix = (f"turn the gate on in kube-apiserver (--feature-gates={','.join(g + '=true' for g in gates)}), or "
+               "remove the field from the config" + (f", or run dra-kwok with --feature-gates="
+                                                     f"{','.join(g + '=false' for g in gates)} to have such a config "
+                                                     "refused" if gates else ""))
+        self.on_dropped(f"The apiserver dropped {fields} from ResourceSlice {action.name} (dra-kwok assumed "
+                        f"Kubernetes {self.version}): the slices are published without it and not rewritten (see "
+                        f"dra_kwok_dropped_fields_total and /readyz?verbose). To keep it: {fix}.")
+
+    def _kept_again(self, sent: dict, dropped: set[str] | None = None) -> None:
+        """Forget the remembered drops that a write sent and the apiserver kept (their gate is on now)."""
+        kept = [p for p in self._drops if p not in (dropped or ()) and strip_spec({"spec": sent}, [p])["spec"] is not sent]
+        if kept:
+            with self._drops_lock:
+                self._drops = {p: g for p, g in self._drops.items() if p not in kept}
+            log.info("The apiserver keeps fields it dropped before", fields=kept)
+
+    def dropped_note(self) -> Note | None:
+        """The readiness check ``dropped-fields``: passing, and naming what this apiserver drops, if anything."""
+        drops = self._drops
+        if not drops:
+            return None
+        fields = ", ".join(f"{p} (feature gate {g})" if g else f"{p} (unknown field)" for p, g in sorted(drops.items()))
+        return Note(f"the apiserver drops {fields}; published without, see dra_kwok_dropped_fields_total")
 
     def _expect(self, action: Action) -> None:
         """Remember what this write will leave on the server, before sending it: the watch event of our own write
@@ -414,9 +511,11 @@ class ResourceSliceController:
                 except AlreadyExists as err:
                     self._who_has(action.name, err)
                 self.slices.mutate(obj)
+                self._check_dropped(action, obj)
             elif action.verb == "update":
                 obj = self.rest.put(f"{SLICES_PATH}/{action.name}", action.body)  # type: ignore[arg-type]
                 self.slices.mutate(obj)
+                self._check_dropped(action, obj)
             else:
                 body = {"kind": "DeleteOptions", "apiVersion": "v1",
                         "preconditions": {"uid": action.uid, "resourceVersion": action.resource_version}}
@@ -524,6 +623,14 @@ class ResourceSliceController:
         if not isinstance(cfg, Config):
             return len(kwok), 0
         return len(kwok), sum(1 for n in kwok if any(node_matches(m, n.info) for m in cfg.mappings))
+
+
+def _with_spec(action: Action, full: dict) -> Action:
+    """A write planned from a slice as the apiserver keeps it, sending the full desired spec (with the planned
+    generation). Its digest stays the kept one: what the server will store, which _expect looks for."""
+    if action.body is None:
+        return action
+    return replace(action, body={**action.body, "spec": {**full["spec"], "pool": action.body["spec"]["pool"]}})
 
 
 class NotOurs(TerminalError):

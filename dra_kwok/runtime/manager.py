@@ -9,7 +9,8 @@ SIGTERM/SIGINT finish the in-flight write, release the lease and return 0 within
 the writes at once and returns 1, so that the pod restarts as a clean standby (as controller-runtime).
 
 Health checks (``pkg/healthz``): named functions returning ``None`` when passing, else why not. ``/healthz`` and
-``/livez`` run the liveness checks, ``/readyz`` the readiness checks; ``?verbose`` lists each check.
+``/livez`` run the liveness checks, ``/readyz`` the readiness checks; ``?verbose`` lists each check. A check may
+also pass with something to say (a :class:`Note`): it does not fail the probe, ``?verbose`` shows it.
 """
 
 from __future__ import annotations
@@ -28,10 +29,15 @@ from dra_kwok.runtime.leaderelection import LeaderElector
 from dra_kwok.runtime.log import get_logger
 from dra_kwok.runtime.metrics import Metrics
 
-__all__ = ["Check", "LeaderElection", "Manager", "Runnable"]
+__all__ = ["Check", "LeaderElection", "Manager", "Note", "Runnable"]
 
 log = get_logger("manager")
-Check = Callable[[], "str | None"]  # None: passing; else the reason it fails
+Check = Callable[[], "str | None"]  # None: passing; else the reason it fails (a Note: passing, with a remark)
+
+
+class Note(str):
+    """A check result that passes but says something (``[+]name ok: <text>`` in ``?verbose``): a state worth
+    knowing that is no reason to take the pod out of service."""
 
 
 class Runnable(Protocol):
@@ -121,10 +127,10 @@ class Manager:
 
     def _probe(self, which: str, verbose: bool) -> tuple[int, str, bytes]:
         results = self.checks(which)
-        failing = {k: v for k, v in results.items() if v}
+        failing = {k: v for k, v in results.items() if v and not isinstance(v, Note)}
         code = 500 if failing else 200
         if verbose:
-            lines = [f"[{'+' if why is None else '-'}]{name} {'ok' if why is None else 'failed: ' + why}"
+            lines = [f"[-]{name} failed: {why}" if name in failing else f"[+]{name} ok{': ' + why if why else ''}"
                      for name, why in results.items()]
             lines.append(f"{which} check {'passed' if code == 200 else 'failed'}")
             return code, "text/plain", ("\n".join(lines) + "\n").encode()

@@ -14,7 +14,7 @@ import urllib.error
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import yaml
 from kubernetes import client
@@ -205,6 +205,18 @@ def sigterm_and_wait(proc: subprocess.Popen, limit: float = 5.0) -> tuple[int, f
     proc.send_signal(signal.SIGTERM)
     code = proc.wait(limit + 5)
     return code, time.monotonic() - t0
+
+
+@contextmanager
+def private_env(control_plane, unique: str, clean: Callable[[], bool] = lambda: True) -> Iterator["TestEnv"]:
+    """A TestEnv on a control plane of the test module's own (its own API client, closed after); cleaned up after
+    the test when ``clean()`` says so (not when the test left the apiserver dead)."""
+    api = control_plane.api_client()
+    env = TestEnv(api, control_plane, unique)
+    yield env
+    if clean():
+        env.cleanup()
+    api.close()
 
 
 class TestEnv:

@@ -24,6 +24,7 @@ from tests.integration.driver import (
     http_get,
     mapping,
     metric,
+    private_env,
     put_configmap,
     run_manager,
     run_process,
@@ -43,12 +44,8 @@ def private_cp():
 
 @pytest.fixture
 def fenv(private_cp, unique):
-    api = private_cp.api_client()
-    e = TestEnv(api, private_cp, unique)
-    yield e
-    if private_cp.components["kube-apiserver"].alive():
-        e.cleanup()
-    api.close()
+    with private_env(private_cp, unique, clean=private_cp.components["kube-apiserver"].alive) as e:
+        yield e
 
 
 def _foreign(env: TestEnv) -> dict:

@@ -6,11 +6,13 @@ import copy
 
 from kubernetes import client
 
+from dra_kwok.config.types import Config
 from dra_kwok.controllers import resourceslice
 from dra_kwok.controllers.metrics import DriverMetrics
 from dra_kwok.controllers.resourceslice import ResourceSliceController
 from dra_kwok.controllers.store import Store
 from dra_kwok.slices.plan import Action, devices_digest
+from dra_kwok.slices.render import Pool
 
 DEVICES = [{"name": "gpu-0", "attributes": {"model": {"string": "a"}}, "capacity": {"memory": {"value": "16Gi"}}}]
 
@@ -68,3 +70,49 @@ def test_one_scrape_matches_the_nodes_once_for_both_kwok_node_gauges(mocker):
     now[0] += 2  # the next scrape counts again
     scrape()
     assert count.call_count == 2
+
+
+TAINTED = [{**DEVICES[0], "taints": [{"key": "k", "effect": "NoSchedule"}]}]
+
+
+def _tainted_create(name: str) -> Action:
+    body = {"metadata": {"name": name}, "spec": {"devices": TAINTED, "pool": {"name": "n1/gpu", "generation": 0}}}
+    return Action("create", name, body=body, digest=devices_digest(TAINTED))
+
+
+def test_dropped_fields_are_learnt_counted_per_write_and_reported_once_per_config_revision():
+    told: list[str] = []
+    metrics = DriverMetrics()
+    store = Store()
+    ctrl = ResourceSliceController(client.ApiClient(), store, metrics, on_dropped=told.append)
+    assert ctrl.dropped_note() is None
+    ctrl._check_dropped(_tainted_create("s0"), created("s0", DEVICES))
+    ctrl._check_dropped(_tainted_create("s1"), created("s1", DEVICES))
+    counted = metrics.dropped_fields.labels(field="devices[].taints")._value.get()
+    assert counted == 2 and len(told) == 1
+    assert "devices[].taints (feature gate DRADeviceTaints)" in told[0] and "s0" in told[0]
+    assert str(ctrl.dropped_note()) == ("the apiserver drops devices[].taints (feature gate DRADeviceTaints); "
+                                        "published without, see dra_kwok_dropped_fields_total")
+    store.set(Config(driver="gpu.example.com", mappings=()))  # a new config revision: reported once more
+    ctrl._check_dropped(_tainted_create("s0"), created("s0", DEVICES))
+    assert len(told) == 2
+    ctrl._check_dropped(_tainted_create("s0"), created("s0", TAINTED))  # kept now: its gate was turned on
+    assert ctrl._drops == {} and ctrl.dropped_note() is None
+
+
+def test_desired_slices_are_compared_as_the_apiserver_keeps_them_but_sent_whole():
+    ctrl = controller()
+    ctrl._drops = {"devices[].taints": "DRADeviceTaints"}
+    body = _tainted_create("s0").body
+    pool = Pool("gpu.example.com", "n1/gpu", "n1", (body,))
+    kept = ctrl._as_kept([pool], [])
+    assert kept[0].slices[0]["spec"]["devices"] == DEVICES and body["spec"]["devices"] == TAINTED
+    # a stored slice that has the field (the apiserver keeps a gated field the stored object uses): compared whole
+    stored = {"metadata": {"name": "s0", "resourceVersion": "7"}, "spec": copy.deepcopy(body["spec"])}
+    assert ctrl._as_kept([pool], [stored])[0].slices[0] is body
+    planned = Action("update", "s0", body={**kept[0].slices[0], "spec": {**kept[0].slices[0]["spec"],
+                                                                       "pool": {"name": "n1/gpu", "generation": 3}}},
+                     digest=devices_digest(DEVICES))
+    sent = resourceslice._with_spec(planned, body)
+    assert sent.body["spec"]["devices"] == TAINTED and sent.body["spec"]["pool"]["generation"] == 3
+    assert sent.digest == devices_digest(DEVICES)  # what the server will store, as _expect looks for

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from dra_kwok.runtime.manager import LeaderElection, Manager
+from dra_kwok.runtime.manager import LeaderElection, Manager, Note
 from dra_kwok.runtime.metrics import Metrics
 from dra_kwok.testing.controlplane import free_port
 from tests.support.helpers import wait_for
@@ -191,6 +191,14 @@ def test_verbose_probes_list_their_own_checks(probed):
     assert get(health + "/livez?verbose") == (500, "text/plain", liveness + "livez check failed\n")
     state["config"] = None
     assert get(health + "/readyz?verbose") == (200, "text/plain", "[+]config ok\nreadyz check passed\n")
+
+
+def test_a_check_that_passes_with_a_note_says_it_only_when_verbose(probed):
+    health, _, state, _ = probed
+    state["config"] = Note("the apiserver drops devices[].taints")
+    assert get(health + "/readyz") == (200, "text/plain", "ok\n")
+    assert get(health + "/readyz?verbose") == (
+        200, "text/plain", "[+]config ok: the apiserver drops devices[].taints\nreadyz check passed\n")
 
 
 def test_metrics_are_served_on_their_port_after_the_scrape_hooks(probed):
