@@ -736,7 +736,10 @@ def validate_slice(body: dict[str, Any], version: Version = DEFAULT) -> list[Fie
         if key not in _SPEC_FIELDS:
             report.error(f"spec.{key}", "unknown field")
         elif key in _GATED_SPEC_FIELDS:
-            if _gated(report, version, f"spec.{key}", key):
+            # perDeviceNodeSelection dropped next to another node selection leaves a valid slice: a silent drop
+            other_selection = any(spec.get(k) is not None for k in ("nodeName", "nodeSelector", "allNodes"))
+            if _gated(report, version, f"spec.{key}", key,
+                      dropped_alone=key == "perDeviceNodeSelection" and other_selection):
                 kept.add(key)
     if "skipNodeOperations" in kept:
         _skip_node_operations(report, spec["skipNodeOperations"])
