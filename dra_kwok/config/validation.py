@@ -323,6 +323,11 @@ def _check_advanced(report: Report, device: DeviceTemplate, path: str, cluster_w
                                     f"{path}.consumesCounters[{j}].compatibilityGroups")
     for name, entry in (device.node_allocatable_resources or {}).items():
         _check_node_allocatable(report, device, name, entry, f"{path}.nodeAllocatableResources[{name}]")
+    if device.node_allocatable_resources:
+        report.warning(f"{path}.nodeAllocatableResources", "with the gate on, Kubernetes 1.37 refuses (403, "
+                       "NodeDeclaredFeatures admission) a slice whose devices are available on a node that does not "
+                       "declare DRANodeAllocatableResources in status.declaredFeatures; KWOK nodes declare nothing "
+                       "unless their status says so")
 
 
 MAX_COMPATIBILITY_GROUPS = 2
