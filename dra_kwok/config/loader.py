@@ -16,8 +16,8 @@ problem at once, each with a field path and a line number:
    beyond U+FFFF) are joined into that character; a lone surrogate is refused.
 2. **Structure** (:class:`ConfigInvalid`): checked on the plain data *before* dataclasses-json sees it,
    because dataclasses-json drops unknown fields and does not check types.  Unknown fields are errors with a
-   "did you mean" suggestion; fields that the driver owns (``nodeName``, ``generation``) or that dra-kwok does
-   not publish yet (per-device node selection) are refused with the reason.
+   "did you mean" suggestion; fields that the driver owns (a slice's ``nodeName``, ``generation``) or that
+   dra-kwok does not publish (the 1.36 ``nodeAllocatableResourceMappings``) are refused with the reason.
 
 Rules about *values* (name formats, limits) belong to :func:`dra_kwok.config.validation.validate`.
 
@@ -72,36 +72,19 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 _STR_TAG = "tag:yaml.org,2002:str"
 _SPECIAL_KEY_TAGS = (_MERGE_TAG, "tag:yaml.org,2002:value")  # keys PyYAML's flatten_mapping rewrites
 
-# Fields dra-kwok does not publish yet (per-device node selection): an apiserver without DRAPartitionableDevices
-# (every version before 1.36) drops them, and the config model has no place for them.
-_ALPHA_GATES = {
-    "perDeviceNodeSelection": "DRAPartitionableDevices",
-    "nodeName@device": "DRAPartitionableDevices",
-    "nodeSelector@device": "DRAPartitionableDevices",
-    "allNodes@device": "DRAPartitionableDevices",
-}
-
-
-def _alpha(name: str) -> str:
-    gate = _ALPHA_GATES[name]
-    return (
-        f"not supported: dropped by an apiserver without the alpha feature gate {gate}, so the driver would "
-        "update the ResourceSlice forever; remove it"
-    )
-
-
 _SLICE_REFUSED = {
     "nodeName": "not allowed: the driver sets nodeName to each matching node; remove it (for one node only, "
     "select it with matchFields: [{key: metadata.name, operator: In, values: [<node>]}])",
-    "perDeviceNodeSelection": _alpha("perDeviceNodeSelection"),
 }
 _POOL_REFUSED = {
     "generation": "not allowed: the driver manages the pool generation; remove it",
 }
 _DEVICE_REFUSED = {
-    "nodeName": _alpha("nodeName@device"),
-    "nodeSelector": _alpha("nodeSelector@device"),
-    "allNodes": _alpha("allNodes@device"),
+    "nodeAllocatableResourceMappings": "not supported: the Kubernetes 1.36 shape, replaced in 1.37 by "
+    "nodeAllocatableResources ({cpu: {mapping: {capacityKey, capacityMultiplier} | {deviceMultiplier}, overhead: "
+    "{perPod, perContainer}}}); dra-kwok publishes only the 1.37 shape",
+    "skipNodeOperations": "not a device field: skipNodeOperations belongs to the resourceSlice (it applies to "
+    "every device of the slice); move it up",
     "basic": "not supported: 'basic' is the resource.k8s.io/v1beta1 layout; in v1 put name, attributes and "
     "capacity directly on the device",
 }
@@ -847,8 +830,20 @@ def _counter_set(c: _Checker, value: Any, path: str, mark: Mark | None) -> Any:
 
 def _consumption(c: _Checker, value: Any, path: str, mark: Mark | None) -> Any:
     return c.obj(value, path, mark, {"counterSet": _Field(_string, required=True),
-                                     "counters": _Field(_counters, required=True)},
-                 what="a counter consumption {counterSet, counters}")
+                                     "counters": _Field(_counters, required=True),
+                                     "compatibilityGroups": _Field(_strings)},
+                 what="a counter consumption {counterSet, counters, compatibilityGroups}")
+
+
+def _node_allocatable(c: _Checker, value: Any, path: str, mark: Mark | None) -> Any:
+    mapping = {"capacityKey": _Field(_string), "capacityMultiplier": _Field(_quantity_scalar),
+               "deviceMultiplier": _Field(_quantity_scalar)}
+    overhead = {"perPod": _Field(_quantity_scalar), "perContainer": _Field(_quantity_scalar)}
+    return c.obj(value, path, mark, {
+        "mapping": _Field(lambda c, v, p, m: c.obj(v, p, m, mapping, what="a mapping {capacityKey, "
+                                                   "capacityMultiplier} or {deviceMultiplier}")),
+        "overhead": _Field(lambda c, v, p, m: c.obj(v, p, m, overhead, what="an overhead {perPod, perContainer}")),
+    }, what="a node allocatable resource {mapping, overhead}")
 
 
 def _taint(c: _Checker, value: Any, path: str, mark: Mark | None) -> Any:
@@ -868,6 +863,11 @@ _DEVICE_FIELDS = {
     "bindingConditions": _Field(_strings),
     "bindingFailureConditions": _Field(_strings),
     "consumesCounters": _Field(lambda c, v, p, m: c.seq(v, p, m, _consumption, "counter consumptions")),
+    "nodeName": _Field(_string),
+    "nodeSelector": _Field(lambda c, v, p, m: _node_selector(c, v, p, m)),
+    "allNodes": _Field(_boolean),
+    "nodeAllocatableResources": _Field(lambda c, v, p, m: c.dict_of(v, p, m, _node_allocatable,
+                                                                     "{mapping, overhead}")),
 }
 _CAPACITY_FIELDS = {"value": _Field(_quantity_scalar, required=True), "requestPolicy": _Field(_request_policy)}
 
@@ -875,7 +875,8 @@ _CAPACITY_FIELDS = {"value": _Field(_quantity_scalar, required=True), "requestPo
 def _device(c: _Checker, value: Any, path: str, mark: Mark | None) -> Any:
     return c.obj(value, path, mark, _DEVICE_FIELDS, _DEVICE_REFUSED,
                  what="a device {name, count, attributes, capacity, taints, allowMultipleAllocations, bindsToNode, "
-                 "bindingConditions, bindingFailureConditions, consumesCounters}")
+                 "bindingConditions, bindingFailureConditions, consumesCounters, nodeName, nodeSelector, allNodes, "
+                 "nodeAllocatableResources}")
 
 
 def _pool(c: _Checker, value: Any, path: str, mark: Mark | None) -> Any:
@@ -902,9 +903,13 @@ def _resource_slice(c: _Checker, value: Any, path: str, mark: Mark | None) -> An
             "nodeSelector": _Field(_node_selector),
             "devices": _Field(lambda c, v, p, m: c.seq(v, p, m, _device, "devices"), required=True),
             "sharedCounters": _Field(lambda c, v, p, m: c.seq(v, p, m, _counter_set, "counter sets")),
+            "perDeviceNodeSelection": _Field(_boolean),
+            "partitionTypeAttribute": _Field(_string),
+            "skipNodeOperations": _Field(_strings),
         },
         _SLICE_REFUSED,
-        what="a resource slice template {driver, pool, allNodes, nodeSelector, devices, sharedCounters}",
+        what="a resource slice template {driver, pool, allNodes, nodeSelector, devices, sharedCounters, "
+        "perDeviceNodeSelection, partitionTypeAttribute, skipNodeOperations}",
     )
 
 

@@ -43,6 +43,9 @@ __all__ = [
     "Mapping",
     "NodeSelector",
     "NodeSelectorRequirement",
+    "NodeAllocatableMapping",
+    "NodeAllocatableOverhead",
+    "NodeAllocatableResource",
     "NodeSelectorTerm",
     "PoolTemplate",
     "RequestPolicy",
@@ -180,9 +183,10 @@ class CounterConsumption:
 
     counter_set: str
     counters: dict[str, CounterValue] = field(default_factory=dict)
+    compatibility_groups: Optional[tuple[str, ...]] = _optional()  # 1.37 alpha DRADeviceCompatibilityGroups
 
     def __hash__(self) -> int:
-        return hash((self.counter_set, tuple(sorted(self.counters.items()))))
+        return hash((self.counter_set, tuple(sorted(self.counters.items())), self.compatibility_groups))
 
 
 @dataclass_json(letter_case=_CAMEL)
@@ -193,6 +197,35 @@ class Taint:
     key: str
     effect: str
     value: Optional[str] = _optional()
+
+
+@dataclass_json(letter_case=_CAMEL)
+@dataclass(frozen=True)
+class NodeAllocatableMapping:
+    """How an allocation maps to a node-allocatable quantity: ``capacityKey`` × ``capacityMultiplier`` (of the
+    consumed capacity), or ``deviceMultiplier`` × allocated devices."""
+
+    capacity_key: Optional[str] = _optional()
+    capacity_multiplier: Optional[str] = _optional()
+    device_multiplier: Optional[str] = _optional()
+
+
+@dataclass_json(letter_case=_CAMEL)
+@dataclass(frozen=True)
+class NodeAllocatableOverhead:
+    """A node-allocatable overhead per pod and/or per container referencing the claim."""
+
+    per_pod: Optional[str] = _optional()
+    per_container: Optional[str] = _optional()
+
+
+@dataclass_json(letter_case=_CAMEL)
+@dataclass(frozen=True)
+class NodeAllocatableResource:
+    """One ``nodeAllocatableResources`` entry (1.37 shape, alpha DRANodeAllocatableResources)."""
+
+    mapping: Optional[NodeAllocatableMapping] = _optional()
+    overhead: Optional[NodeAllocatableOverhead] = _optional()
 
 
 @dataclass_json(letter_case=_CAMEL)
@@ -210,12 +243,18 @@ class DeviceTemplate:
     binding_conditions: Optional[tuple[str, ...]] = _optional()
     binding_failure_conditions: Optional[tuple[str, ...]] = _optional()
     consumes_counters: Optional[tuple[CounterConsumption, ...]] = _optional()
+    # per-device node selection (only with the slice's perDeviceNodeSelection: true); strings may hold placeholders
+    node_name: Optional[str] = _optional()
+    node_selector: Optional[NodeSelector] = _optional()
+    all_nodes: Optional[bool] = _optional()
+    node_allocatable_resources: Optional[dict[str, NodeAllocatableResource]] = _optional()
 
     def __hash__(self) -> int:  # the maps are dicts; hash their sorted items so Config stays hashable
         return hash((self.name, self.count, tuple(sorted(self.attributes.items())),
                      tuple(sorted(self.capacity.items())), self.taints, self.allow_multiple_allocations,
                      self.binds_to_node, self.binding_conditions, self.binding_failure_conditions,
-                     self.consumes_counters))
+                     self.consumes_counters, self.node_name, self.node_selector, self.all_nodes,
+                     tuple(sorted((self.node_allocatable_resources or {}).items()))))
 
 
 @dataclass_json(letter_case=_CAMEL)
@@ -233,7 +272,8 @@ class ResourceSliceTemplate:
     """What to publish for a mapping.
 
     Node selection: neither ``all_nodes`` nor ``node_selector`` means one node-local pool per matching node
-    (the driver sets ``nodeName``); ``all_nodes: true`` or a one-term ``node_selector`` means one cluster-wide
+    (the driver sets ``nodeName``); ``all_nodes: true``, a one-term ``node_selector`` or
+    ``per_device_node_selection: true`` (each device says where it is available) means one cluster-wide
     pool.  ``driver`` defaults to the config's top-level driver.
     """
 
@@ -243,10 +283,13 @@ class ResourceSliceTemplate:
     all_nodes: Optional[bool] = _optional()
     node_selector: Optional[NodeSelector] = _optional()
     shared_counters: Optional[tuple[CounterSet, ...]] = _optional()
+    per_device_node_selection: Optional[bool] = _optional()
+    partition_type_attribute: Optional[str] = _optional()  # 1.37 alpha DRAPartitionableDevicesType
+    skip_node_operations: Optional[tuple[str, ...]] = _optional()  # 1.37 alpha DRAOptionalNodeOperations
 
     @property
     def cluster_wide(self) -> bool:
-        return bool(self.all_nodes) or self.node_selector is not None
+        return bool(self.all_nodes) or self.node_selector is not None or bool(self.per_device_node_selection)
 
 
 @dataclass_json(letter_case=_CAMEL)

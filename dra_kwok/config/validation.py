@@ -47,8 +47,10 @@ from dra_kwok.config.types import (
     Config,
     DeviceTemplate,
     Mapping,
+    NodeAllocatableResource,
     NodeSelectorRequirement,
     NodeSelectorTerm,
+    ResourceSliceTemplate,
 )
 
 __all__ = [
@@ -317,6 +319,193 @@ def _check_advanced(report: Report, device: DeviceTemplate, path: str, cluster_w
     for j, consumption in enumerate(device.consumes_counters or ()):
         _check_quantities(report, [(f"[{k}].value", c.value) for k, c in consumption.counters.items()],
                           f"{path}.consumesCounters[{j}].counters")
+        _check_compatibility_groups(report, consumption.compatibility_groups,
+                                    f"{path}.consumesCounters[{j}].compatibilityGroups")
+    for name, entry in (device.node_allocatable_resources or {}).items():
+        _check_node_allocatable(report, device, name, entry, f"{path}.nodeAllocatableResources[{name}]")
+    if device.node_allocatable_resources:
+        report.warning(f"{path}.nodeAllocatableResources", "with the gate on, Kubernetes 1.37 refuses (403, "
+                       "NodeDeclaredFeatures admission) a slice whose devices are available on a node that does not "
+                       "declare DRANodeAllocatableResources in status.declaredFeatures; KWOK nodes declare nothing "
+                       "unless their status says so")
+
+
+MAX_COMPATIBILITY_GROUPS = 2
+
+
+def _check_compatibility_groups(report: Report, groups: tuple[str, ...] | None, path: str) -> None:
+    """``consumesCounters[].compatibilityGroups`` (1.37 alpha DRADeviceCompatibilityGroups)."""
+    groups = groups or ()
+    if len(groups) > MAX_COMPATIBILITY_GROUPS:
+        report.error(path, f"{len(groups)} groups; a counter consumption may name at most "
+                     f"{MAX_COMPATIBILITY_GROUPS}")
+    for i, group in enumerate(groups):
+        report.extend(f"{path}[{i}]", dns_label_errors(group, "compatibility group name"))
+        if group in groups[:i]:
+            report.error(f"{path}[{i}]", f"{group!r} is listed twice; group names must be unique")
+
+
+def _is_node_allocatable(name: str) -> bool:
+    return name in ("cpu", "memory") or name.startswith("hugepages-")
+
+
+def _positive_quantity(report: Report, text: str, path: str, allow_zero: bool = False) -> None:
+    before = len(report.items)
+    _check_capacity_value(report, text, path)
+    if len(report.items) == before and isinstance(text, str):
+        sign = parse_quantity(text).unscaled
+        if sign < 0 or (sign == 0 and not allow_zero):
+            report.error(path, f"{text!r}: must be {'zero or more' if allow_zero else 'greater than zero'}")
+
+
+def _check_node_allocatable(report: Report, device: DeviceTemplate, name: str, entry: NodeAllocatableResource,
+                            path: str) -> None:
+    """One ``nodeAllocatableResources`` entry (1.37 shape, alpha DRANodeAllocatableResources)."""
+    if not _is_node_allocatable(name):
+        report.error(path, f"{name!r} is not a node-allocatable resource name: use cpu, memory or hugepages-<size> "
+                     "(extended resources and ephemeral-storage are not allowed)")
+    if entry.mapping is None and entry.overhead is None:
+        report.error(path, "set mapping ({capacityKey, capacityMultiplier} or {deviceMultiplier}) and/or overhead "
+                     "({perPod, perContainer})")
+    mapping = entry.mapping
+    if mapping is not None:
+        mapping_path = f"{path}.mapping"
+        if (mapping.capacity_key is None) == (mapping.device_multiplier is None):
+            report.error(mapping_path, "set exactly one of capacityKey (with capacityMultiplier) or deviceMultiplier")
+        if mapping.capacity_key is not None:
+            if mapping.capacity_key not in device.capacity:
+                known = ", ".join(sorted(device.capacity)) or "none"
+                report.error(f"{mapping_path}.capacityKey", f"{mapping.capacity_key!r} is not a capacity of this "
+                             f"device (capacities: {known}); name one exactly as written under capacity")
+            if mapping.capacity_multiplier is None:
+                report.error(f"{mapping_path}.capacityMultiplier", "required with capacityKey (e.g. \"1\")")
+        elif mapping.capacity_multiplier is not None:
+            report.error(f"{mapping_path}.capacityKey", "required with capacityMultiplier: name the capacity it "
+                         "multiplies")
+        for key, value in (("capacityMultiplier", mapping.capacity_multiplier),
+                           ("deviceMultiplier", mapping.device_multiplier)):
+            if value is not None:
+                _positive_quantity(report, value, f"{mapping_path}.{key}")
+    overhead = entry.overhead
+    if overhead is not None:
+        if overhead.per_pod is None and overhead.per_container is None:
+            report.error(f"{path}.overhead", "set perPod and/or perContainer")
+        for key, value in (("perPod", overhead.per_pod), ("perContainer", overhead.per_container)):
+            if value is not None:
+                _positive_quantity(report, value, f"{path}.overhead.{key}", allow_zero=True)
+
+
+_SKIP_NODE_OPERATIONS = ("NodePrepareResources", "NodeUnprepareResources", "*")
+
+
+def _check_slice_alphas(report: Report, template: ResourceSliceTemplate, path: str, driver: str) -> None:
+    """``partitionTypeAttribute`` and ``skipNodeOperations`` (1.37 alphas; their gates are the rendered check's)."""
+    operations = template.skip_node_operations or ()
+    for i, operation in enumerate(operations):
+        if operation not in _SKIP_NODE_OPERATIONS:
+            report.error(f"{path}.skipNodeOperations[{i}]", f"unsupported value {operation!r}; use "
+                         "NodePrepareResources, NodeUnprepareResources or *")
+        elif operation in operations[:i]:
+            report.error(f"{path}.skipNodeOperations[{i}]", f"{operation!r} is listed twice")
+    if "NodePrepareResources" in operations and not {"NodeUnprepareResources", "*"} & set(operations):
+        report.error(f"{path}.skipNodeOperations", "NodePrepareResources cannot be skipped unless "
+                     "NodeUnprepareResources is skipped too (or use *)")
+    name = template.partition_type_attribute
+    if name is None:
+        return
+    name_path = f"{path}.partitionTypeAttribute"
+    problems = qualified_name_errors(name) or ([] if "/" in name else [
+        f"{name!r} has no domain: write it fully qualified, e.g. {driver}/{name}"])
+    if problems:
+        report.extend(name_path, problems)
+        return
+    consumers = [(i, d) for i, d in enumerate(template.devices) if d.consumes_counters]
+    if not consumers:
+        report.warning(name_path, "no device of this mapping consumes counters, so no slice carries it (the "
+                       "apiserver allows it only on slices whose devices consume counters); remove it")
+    bare = name[len(driver) + 1:] if name.startswith(f"{driver}/") else None
+    for i, device in consumers:
+        value = device.attributes.get(name) or (device.attributes.get(bare) if bare else None)
+        where = f"{path}.devices[{i}].attributes"
+        if value is None:
+            report.error(where, f"the device consumes counters, so it must carry the partition type attribute "
+                         f"{name!r} (partitionTypeAttribute) as a string, e.g. {name}: {{string: 1g.10gb}}")
+        elif value.string is None:
+            report.error(f"{where}[{name if name in device.attributes else bare}]", "must be a string: "
+                         "partitionTypeAttribute names this attribute")
+
+
+def _check_node_template(report: Report, text: str, path: str, device: DeviceTemplate, what: str) -> None:
+    """A device's ``nodeName`` or node selector value, which may hold placeholders (not {{node}}: the pool is
+    cluster-wide)."""
+    try:
+        parts = parse_template(text)
+    except TemplateError as exc:
+        report.error(path, str(exc))
+        return
+    if not any(isinstance(p, Placeholder) for p in parts):
+        report.extend(path, dns_subdomain_errors(text, "node name") if what == "node name"
+                      else label_value_errors(text))
+        return
+    limit = 253 if what == "node name" else 63
+    longest = _expanded_length(report, parts, path, device, cluster_wide=True)
+    # every placeholder expands to [a-z0-9-] text starting and ending with a letter or digit: "a" stands for it
+    shape = "".join(p if isinstance(p, str) else "a" for p in parts)
+    problems = dns_subdomain_errors(shape, "node name") if what == "node name" else label_value_errors(shape)
+    if problems:
+        report.error(path, f"with placeholders expanded this is not a valid {what}: {problems[0]}")
+    elif longest > limit:
+        report.error(path, f"a {what} is at most {limit} characters; with placeholders expanded this one can reach "
+                     f"{longest}; shorten it")
+
+
+def _check_device_nodes(report: Report, device: DeviceTemplate, path: str, per_device: bool) -> None:
+    """A device's own node selection: exactly one of nodeName, nodeSelector, allNodes: true with the slice's
+    ``perDeviceNodeSelection: true``, none without."""
+    given = [k for k, v in (("nodeName", device.node_name), ("nodeSelector", device.node_selector),
+                            ("allNodes", device.all_nodes)) if v is not None]
+    if not per_device:
+        for key in given:
+            report.error(f"{path}.{key}", "only allowed with perDeviceNodeSelection: true on the resourceSlice "
+                         "(the pool is then published once, cluster-wide, each device available where its own "
+                         "nodeName / nodeSelector / allNodes says); add it or remove this")
+        return
+    if not given:
+        report.error(path, "perDeviceNodeSelection is set: give this device exactly one of nodeName, nodeSelector "
+                     "or allNodes: true")
+    elif len(given) > 1:
+        report.error(path, f"{' and '.join(given)} are set; a device has exactly one of nodeName, nodeSelector, "
+                     "allNodes: true")
+    if device.all_nodes is False:
+        report.error(f"{path}.allNodes", "false is refused by the apiserver; write allNodes: true or remove it")
+    if device.node_name is not None:
+        _check_node_template(report, device.node_name, f"{path}.nodeName", device, "node name")
+    if device.node_selector is not None:
+        terms = device.node_selector.node_selector_terms
+        terms_path = f"{path}.nodeSelector.nodeSelectorTerms"
+        if len(terms) != 1:
+            report.error(terms_path, f"{len(terms)} terms; a device node selector must have exactly one term (the "
+                         "API documents it; put all requirements in it)")
+        for i, term in enumerate(terms):
+            term_path = f"{terms_path}[{i}]"
+            plain = []
+            for kind, requirements in (("matchExpressions", term.match_expressions),
+                                       ("matchFields", term.match_fields)):
+                for j, requirement in enumerate(requirements):
+                    templated = [v for v in requirement.values if "{{" in v]
+                    for k, value in enumerate(requirement.values):
+                        if "{{" in value:
+                            _check_node_template(report, value, f"{term_path}.{kind}[{j}].values[{k}]", device,
+                                                 "node name" if kind == "matchFields" else "label value")
+                    plain.append((kind, j, requirement, bool(templated)))
+            if not term.match_expressions and not term.match_fields:
+                _check_term(report, term, term_path)
+            for kind, j, requirement, templated in plain:
+                if templated:  # values checked above; the rest of the requirement as if they were plain
+                    requirement = NodeSelectorRequirement(requirement.key, requirement.operator,
+                                                          tuple("a" if "{{" in v else v for v in requirement.values))
+                check = _check_requirement if kind == "matchExpressions" else _check_field_requirement
+                check(report, requirement, f"{term_path}.{kind}[{j}]")
 
 
 def _check_taint_value(report: Report, text: str, path: str, device: DeviceTemplate, cluster_wide: bool) -> None:
@@ -420,8 +609,18 @@ def _check_mapping(report: Report, config: Config, mapping: Mapping, path: str) 
         for i, term in enumerate(terms):
             _check_term(report, term, f"{terms_path}[{i}]")
 
+    per_device = template.per_device_node_selection
+    if per_device is False:
+        report.error(f"{slice_path}.perDeviceNodeSelection", "false is refused by the apiserver; write true (each "
+                     "device says where it is available) or remove it")
+    elif per_device and (template.all_nodes or template.node_selector is not None):
+        report.error(slice_path, "perDeviceNodeSelection and allNodes/nodeSelector are both set; a ResourceSlice "
+                     "has exactly one node selection: keep perDeviceNodeSelection: true and give each device its "
+                     "own nodeName, nodeSelector or allNodes: true, or remove it")
+    _check_slice_alphas(report, template, slice_path, config.slice_driver(mapping))
     for i, device in enumerate(template.devices):
         _check_device(report, device, f"{slice_path}.devices[{i}]", cluster_wide, config.slice_driver(mapping))
+        _check_device_nodes(report, device, f"{slice_path}.devices[{i}]", bool(per_device))
 
 
 def _check_pools(report: Report, config: Config) -> None:
@@ -440,6 +639,14 @@ def _check_pools(report: Report, config: Config) -> None:
                              f"mappings[{members[0]}]; give each cluster-wide pool its own name (or merge the "
                              "mappings)")
             continue
+        for key, field_name in (("partition_type_attribute", "partitionTypeAttribute"),
+                                ("skip_node_operations", "skipNodeOperations")):
+            first = getattr(config.mappings[members[0]].resource_slice, key)
+            for i in members[1:]:
+                if getattr(config.mappings[i].resource_slice, key) != first:
+                    report.error(f"mappings[{i}].resourceSlice.{field_name}", f"differs from mappings[{members[0]}], "
+                                 f"which publishes the same pool {pool!r} (its slices carry one value); set the "
+                                 "same in every mapping of the pool")
         counts = {
             i: config.mappings[i].resource_slice.pool.resource_slice_count
             for i in members

@@ -70,11 +70,13 @@ FEATURES: Mapping[str, Feature] = MappingProxyType({f.gate: f for f in (
                                       "devices[].attributes{}.strings", "devices[].attributes{}.versions"),
             _s(v36=_A, v37=_A), "reject"),
     Feature("DRANodeAllocatableResources", ("devices[].nodeAllocatableResources",), _s(v36=_A, v37=_A), "drop"),
+    # the apiserver refuses to start with DRAPartitionableDevicesType on and DRAResourcePoolStatus off
     Feature("DRAPartitionableDevicesType", ("partitionTypeAttribute",), _s(v37=_A), "drop",
-            requires=("DRAPartitionableDevices",)),
+            requires=("DRAPartitionableDevices", "DRAResourcePoolStatus")),
     Feature("DRADeviceCompatibilityGroups", ("devices[].consumesCounters[].compatibilityGroups",), _s(v37=_A), "drop",
             requires=("DRAPartitionableDevices",)),
-    Feature("DRAOptionalNodeOperations", ("devices[].skipNodeOperations",), _s(v37=_A), "drop"),
+    Feature("DRAOptionalNodeOperations", ("skipNodeOperations",), _s(v37=_A), "drop"),
+    Feature("DRAResourcePoolStatus", (), _s(v36=_A, v37=_A), "drop"),
     Feature("DynamicResourceAllocation", (), _s(v34=_GA, v35=_LOCKED, v36=_LOCKED, v37=_LOCKED), "reject"),
 )})
 

@@ -48,8 +48,15 @@ Devices
 casing (``{"string": ...}``, ``{"int": ...}``, ``{"bool": ...}``, ``{"version": ...}``), capacities as
 ``{"value": "<canonical quantity>"}`` (with ``requestPolicy`` quantities canonical too); empty
 ``attributes``/``capacity`` maps are left out, as the apiserver does.  ``taints``, ``consumesCounters``,
-``allowMultipleAllocations``, ``bindsToNode``, ``bindingConditions`` and ``bindingFailureConditions`` are copied in
-the v1 shape; taint values may hold the same placeholders as string attributes.
+``allowMultipleAllocations``, ``bindsToNode``, ``bindingConditions``, ``bindingFailureConditions`` and
+``nodeAllocatableResources`` are copied in the v1 shape; taint values may hold the same placeholders as string
+attributes.
+
+Per-device node selection: ``perDeviceNodeSelection: true`` makes the pool cluster-wide (published once, no
+nodeName, like ``allNodes``); each device carries its own ``nodeName``, ``nodeSelector`` or ``allNodes: true``, and
+the device ``nodeName`` and node selector values may hold placeholders (``nodeName: "kwok-node-{{index}}"``).
+The 1.37 alphas ``skipNodeOperations`` and ``partitionTypeAttribute`` go on the slices holding devices only, the
+latter only where a device consumes counters (the apiserver refuses it on any other slice).
 
 *String* attribute values may contain placeholders (full rules in :mod:`dra_kwok.config.formats`):
 ``{{node}}`` (node name; node-local pools only), ``{{device}}`` (expanded device name), ``{{index}}`` (index in
@@ -94,6 +101,7 @@ from dra_kwok.config.types import (
     CounterValue,
     DeviceTemplate,
     Mapping,
+    NodeAllocatableResource,
     NodeSelectorRequirement,
     NodeSelectorTerm,
 )
@@ -289,7 +297,9 @@ def _extras(template: DeviceTemplate) -> dict[str, Any]:
         out["taints"] = [{"key": t.key, **({"value": t.value} if t.value is not None else {}), "effect": t.effect}
                          for t in template.taints]
     if template.consumes_counters:
-        out["consumesCounters"] = [{"counterSet": c.counter_set, "counters": _counters_body(c.counters)}
+        out["consumesCounters"] = [{"counterSet": c.counter_set, "counters": _counters_body(c.counters),
+                                    **({"compatibilityGroups": list(c.compatibility_groups)}
+                                       if c.compatibility_groups else {})}
                                    for c in template.consumes_counters]
     if template.allow_multiple_allocations is not None:
         out["allowMultipleAllocations"] = template.allow_multiple_allocations
@@ -299,6 +309,41 @@ def _extras(template: DeviceTemplate) -> dict[str, Any]:
         out["bindingConditions"] = list(template.binding_conditions)
     if template.binding_failure_conditions:
         out["bindingFailureConditions"] = list(template.binding_failure_conditions)
+    if template.all_nodes is not None:
+        out["allNodes"] = template.all_nodes
+    if template.node_allocatable_resources:
+        out["nodeAllocatableResources"] = {name: _node_allocatable_body(entry) for name, entry
+                                           in sorted(template.node_allocatable_resources.items())}
+    return out
+
+
+def _node_allocatable_body(entry: NodeAllocatableResource) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    if entry.mapping is not None:
+        m = entry.mapping
+        body["mapping"] = {k: v if k == "capacityKey" else _capacity_value(v) for k, v in (
+            ("capacityKey", m.capacity_key), ("capacityMultiplier", m.capacity_multiplier),
+            ("deviceMultiplier", m.device_multiplier)) if v is not None}
+    if entry.overhead is not None:
+        o = entry.overhead
+        body["overhead"] = {k: _capacity_value(v) for k, v in (("perPod", o.per_pod),
+                                                               ("perContainer", o.per_container)) if v is not None}
+    return body
+
+
+def _device_nodes(template: DeviceTemplate, context: dict[str, Any]) -> dict[str, Any]:
+    """A device's own nodeName / nodeSelector (per-device node selection), placeholders filled in."""
+    out: dict[str, Any] = {}
+    if template.node_name is not None:
+        out["nodeName"] = _expand_string(template.node_name, context)
+    if template.node_selector is not None:
+        terms = [_term_body(t) for t in template.node_selector.node_selector_terms]
+        for term in terms:
+            for requirements in term.values():
+                for requirement in requirements:
+                    if "values" in requirement:
+                        requirement["values"] = [_expand_string(v, context) for v in requirement["values"]]
+        out["nodeSelector"] = {"nodeSelectorTerms": terms}
     return out
 
 
@@ -340,6 +385,7 @@ def _devices(
             plain_capacity = all(len(v) == 1 for v in capacity.values())
             extras = _extras(template)
             dynamic_taints = any("{{" in (t.value or "") for t in template.taints or ())
+            own_nodes = template.node_name is not None or template.node_selector is not None
             for name, index in _expand(template):
                 device: dict[str, Any] = {"name": name}
                 context = {"node_name": node_name, "device": name, "index": index, "driver": driver, "pool": pool}
@@ -356,6 +402,8 @@ def _devices(
                     device.update(copy.deepcopy(extras))
                     if dynamic_taints:
                         device["taints"] = _taints_body(device["taints"], context)
+                if own_nodes:
+                    device.update(_device_nodes(template, context))
                 devices.append(device)
     return devices
 
@@ -439,7 +487,15 @@ def _render_pool(config: Config, members: list[Mapping], node: NodeInfo | None, 
                 spec["nodeSelector"] = {
                     "nodeSelectorTerms": [_term_body(t) for t in template.node_selector.node_selector_terms]
                 }
+            if template.per_device_node_selection is not None:
+                spec["perDeviceNodeSelection"] = template.per_device_node_selection
         spec.update(content)
+        if "devices" in content:  # the 1.37 alphas describe devices: never on a counters-only slice
+            if template.skip_node_operations:
+                spec["skipNodeOperations"] = list(template.skip_node_operations)
+            if template.partition_type_attribute is not None and any("consumesCounters" in d
+                                                                     for d in content["devices"]):
+                spec["partitionTypeAttribute"] = template.partition_type_attribute
         slices.append({"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata, "spec": spec})
     return Pool(driver=driver, name=pool, node_name=node_name, slices=tuple(slices))
 

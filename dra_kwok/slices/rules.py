@@ -36,12 +36,13 @@ __all__ = ["DEFAULT", "DROPPED", "Version", "refused_on_create", "validate_slice
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _SPEC_FIELDS = {"driver", "pool", "nodeName", "nodeSelector", "allNodes", "perDeviceNodeSelection", "devices",
-                "sharedCounters"}
+                "sharedCounters", "partitionTypeAttribute", "skipNodeOperations"}
+_GATED_SPEC_FIELDS = ("sharedCounters", "perDeviceNodeSelection", "partitionTypeAttribute", "skipNodeOperations")
 _DEVICE_FIELDS = {"name", "attributes", "capacity", "consumesCounters", "nodeName", "nodeSelector", "allNodes",
                   "taints", "bindsToNode", "bindingConditions", "bindingFailureConditions",
-                  "allowMultipleAllocations"}
-# Fields the 1.37 API knows but dra-kwok does not validate yet (1.37 alphas): refused with their gate named.
-_UNSUPPORTED_DEVICE = {"nodeAllocatableResources", "skipNodeOperations"}
+                  "allowMultipleAllocations", "nodeAllocatableResources"}
+_SKIP_NODE_OPERATIONS = ("NodePrepareResources", "NodeUnprepareResources", "*")
+_MAX_COMPATIBILITY_GROUPS = 2
 _SCALARS = frozenset(("bool", "int", "string", "version"))
 _BINDING_FIELDS = frozenset(("bindsToNode", "bindingConditions", "bindingFailureConditions"))
 _LIST_ATTRIBUTES = {"ints": "int", "bools": "bool", "strings": "string", "versions": "version"}
@@ -82,8 +83,10 @@ def _gated(report: Report, version: Version, path: str, field_path: str, dropped
         first = min(FEATURES[gate].stages)
         unknown = (f"an unknown field to a Kubernetes 1.{version.minor} apiserver: it needs feature gate {gate} "
                    f"(Kubernetes 1.{first}+, {default})")
+        # the decoder drops a field it does not know: silently, unless what is left is invalid (a list attribute)
+        silent = dropped_alone or feature.when_off == "drop" and field_path != "perDeviceNodeSelection"
         report.error(path, f"{DROPPED} the feature gate {gate}: {unknown}; the driver would update forever"
-                     if dropped_alone else unknown[0].upper() + unknown[1:])
+                     if silent else unknown[0].upper() + unknown[1:])
     elif dropped_alone or feature.when_off == "drop" and field_path != "perDeviceNodeSelection":
         report.error(path, f"{DROPPED} the {stage[0]} feature gate {gate} (Kubernetes "
                      f"{version}; {default}); the driver would update forever")
@@ -121,12 +124,28 @@ def _counters(report: Report, counters: Any, path: str) -> int:
     return len(counters)
 
 
+def _compatibility_groups(report: Report, groups: Any, path: str) -> None:
+    if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
+        report.error(path, "must be a list of strings")
+        return
+    if len(groups) > _MAX_COMPATIBILITY_GROUPS:
+        report.error(path, f"Too many: {len(groups)}: must have at most {_MAX_COMPATIBILITY_GROUPS} items")
+    for j, group in enumerate(groups):
+        report.extend(f"{path}[{j}]", dns_label_errors(group, "compatibility group name"))
+        if group in groups[:j]:
+            report.error(f"{path}[{j}]", f"Duplicate value: {group!r}")
+
+
 def _named_counters(report: Report, item: Any, path: str, name_key: str, version: Version) -> tuple[str, int] | None:
     """A counter set or a consumesCounters entry: ``{<name_key>: DNS label, counters: {...}}``; (name, counters)."""
     if not isinstance(item, dict):
         report.error(path, "must be an object")
         return None
     for key in set(item) - {name_key, "counters"}:
+        if key == "compatibilityGroups" and name_key == "counterSet":
+            if _gated(report, version, f"{path}.{key}", "devices[].consumesCounters[].compatibilityGroups"):
+                _compatibility_groups(report, item[key], f"{path}.{key}")
+            continue
         report.error(f"{path}.{key}", "unknown field")
     name = item.get(name_key)
     if not isinstance(name, str) or not name:
@@ -492,6 +511,107 @@ def _device_node_selection(report: Report, device: dict[str, Any], path: str, pe
                      "`allNodes` is required, but multiple fields are set")
 
 
+def _positive(report: Report, value: Any, path: str, allow_zero: bool = False) -> None:
+    quantity = _quantity(report, value, path)
+    if quantity is not None and (quantity.unscaled < 0 or quantity.unscaled == 0 and not allow_zero):
+        report.error(path, f"Invalid value: {value!r}: must be {'non-negative' if allow_zero else 'positive'}")
+
+
+def _node_allocatable(report: Report, resources: Any, capacity: Any, path: str) -> None:
+    """``devices[].nodeAllocatableResources`` (1.37 shape)."""
+    if not isinstance(resources, dict):
+        report.error(path, "must be an object")
+        return
+    capacities = capacity if isinstance(capacity, dict) else {}
+    for name, entry in resources.items():
+        key_path = f"{path}[{name}]"
+        if not (name in ("cpu", "memory") or str(name).startswith("hugepages-")):
+            report.error(key_path, f"Invalid value: {name!r}: must be a node allocatable resource name")
+        if not isinstance(entry, dict):
+            report.error(key_path, "must be an object")
+            continue
+        for key in set(entry) - {"mapping", "overhead"}:
+            report.error(f"{key_path}.{key}", "unknown field")
+        mapping, overhead = entry.get("mapping"), entry.get("overhead")
+        if mapping is None and overhead is None:
+            report.error(key_path, "Required value: at least one of mapping or overhead must be set")
+        if isinstance(mapping, dict):
+            mapping_path = f"{key_path}.mapping"
+            for key in set(mapping) - {"capacityKey", "capacityMultiplier", "deviceMultiplier"}:
+                report.error(f"{mapping_path}.{key}", "unknown field")
+            capacity_key = mapping.get("capacityKey")
+            if (capacity_key is None) == (mapping.get("deviceMultiplier") is None):
+                report.error(mapping_path, "Invalid value: must specify exactly one of: `capacityKey`, "
+                             "`deviceMultiplier`")
+            if capacity_key is not None:
+                if capacity_key not in capacities:
+                    report.error(f"{mapping_path}.capacityKey", f"Not found: {capacity_key!r}")
+                if mapping.get("capacityMultiplier") is None:
+                    report.error(f"{mapping_path}.capacityMultiplier", "Required value: capacityMultiplier is "
+                                 "required when capacityKey is set")
+            elif mapping.get("capacityMultiplier") is not None:
+                report.error(f"{mapping_path}.capacityKey", "Required value: capacityKey is required when "
+                             "capacityMultiplier is set")
+            for key in ("capacityMultiplier", "deviceMultiplier"):
+                if mapping.get(key) is not None:
+                    _positive(report, mapping[key], f"{mapping_path}.{key}")
+        elif mapping is not None:
+            report.error(f"{key_path}.mapping", "must be an object")
+        if isinstance(overhead, dict):
+            overhead_path = f"{key_path}.overhead"
+            for key in set(overhead) - {"perPod", "perContainer"}:
+                report.error(f"{overhead_path}.{key}", "unknown field")
+            if overhead.get("perPod") is None and overhead.get("perContainer") is None:
+                report.error(overhead_path, "Invalid value: at least one of perPod or perContainer must be set")
+            for key in ("perPod", "perContainer"):
+                if overhead.get(key) is not None:
+                    _positive(report, overhead[key], f"{overhead_path}.{key}", allow_zero=True)
+        elif overhead is not None:
+            report.error(f"{key_path}.overhead", "must be an object")
+
+
+def _skip_node_operations(report: Report, operations: Any) -> None:
+    path = "spec.skipNodeOperations"
+    if not isinstance(operations, list):
+        report.error(path, "must be a list")
+        return
+    for j, operation in enumerate(operations):
+        if operation not in _SKIP_NODE_OPERATIONS:
+            report.error(f"{path}[{j}]", f"Unsupported value: {operation!r}: supported values: "
+                         + ", ".join(f'"{o}"' for o in _SKIP_NODE_OPERATIONS))
+        elif operation in operations[:j]:
+            report.error(f"{path}[{j}]", f"Duplicate value: {operation!r}")
+    if "NodePrepareResources" in operations and not {"NodeUnprepareResources", "*"} & set(operations):
+        report.error(path, "Invalid value: NodePrepareResources cannot be skipped unless NodeUnprepareResources is "
+                     "also skipped")
+
+
+def _partition_type_attribute(report: Report, spec: dict[str, Any]) -> None:
+    path = "spec.partitionTypeAttribute"
+    name = spec["partitionTypeAttribute"]
+    devices = spec.get("devices") if isinstance(spec.get("devices"), list) else []
+    consumers = [(i, d) for i, d in enumerate(devices) if isinstance(d, dict) and d.get("consumesCounters")]
+    if not consumers:
+        report.error(path, f"Invalid value: {name!r}: may only be set on a slice which declares devices that consume "
+                     "counters")
+        return
+    if not isinstance(name, str) or "/" not in name or qualified_name_errors(name):
+        report.error(path, f"Invalid value: {name!r}: must be a fully qualified name (<domain>/<name>)")
+        return
+    driver = spec.get("driver")
+    bare = name[len(driver) + 1:] if isinstance(driver, str) and name.startswith(f"{driver}/") else ""
+    for i, device in consumers:
+        attributes = device.get("attributes") if isinstance(device.get("attributes"), dict) else {}
+        attribute = attributes.get(name, attributes.get(bare) if bare else None)
+        attribute_path = f"spec.devices[{i}].attributes[{name}]"
+        if attribute is None:
+            report.error(attribute_path, "Required value: device consumes counters and `partitionTypeAttribute` "
+                         "names this attribute, so it must be set")
+        elif not isinstance(attribute, dict) or attribute.get("string") is None:
+            report.error(attribute_path, "Invalid value: must be a string value because `partitionTypeAttribute` "
+                         "names this attribute")
+
+
 def _slice_device(report: Report, device: Any, path: str, version: Version, per_device: bool,
                   local_sets: dict[str, set[str]]) -> tuple[bool, int]:
     """One device; returns (uses a feature that lowers the devices-per-slice limit, counters consumed)."""
@@ -501,10 +621,7 @@ def _slice_device(report: Report, device: Any, path: str, version: Version, per_
     advanced, consumed = False, 0
     kept: set[str] = set()
     for key in device:
-        if key in _UNSUPPORTED_DEVICE:
-            if _gated(report, version, f"{path}.{key}", f"devices[].{key}"):
-                report.error(f"{path}.{key}", "not supported by dra-kwok yet")
-        elif key not in _DEVICE_FIELDS:
+        if key not in _DEVICE_FIELDS:
             report.error(f"{path}.{key}", "unknown field")
         elif key not in ("name", "attributes", "capacity"):
             if _gated(report, version, f"{path}.{key}", f"devices[].{key}"):
@@ -522,6 +639,15 @@ def _slice_device(report: Report, device: Any, path: str, version: Version, per_
         _binding(report, device, path)
     if "allowMultipleAllocations" in kept and not isinstance(device["allowMultipleAllocations"], bool):
         report.error(f"{path}.allowMultipleAllocations", "must be a boolean")
+    if "nodeAllocatableResources" in kept:
+        if version.minor == 36:  # the gate exists, the field does not: 1.36 had nodeAllocatableResourceMappings
+            report.error(f"{path}.nodeAllocatableResources", f"{DROPPED} this field: a Kubernetes 1.36 apiserver "
+                         "knows only the older shape nodeAllocatableResourceMappings (DRANodeAllocatableResources, "
+                         "alpha), which dra-kwok does not publish; nodeAllocatableResources needs Kubernetes 1.37+ "
+                         "with that gate; the driver would update forever")
+        else:
+            _node_allocatable(report, device["nodeAllocatableResources"], device.get("capacity"),
+                              f"{path}.nodeAllocatableResources")
     if (per_device or "nodeName" in device or "nodeSelector" in device or "allNodes" in device) \
             and version.on("DRAPartitionableDevices"):
         _device_node_selection(report, device, path, per_device)
@@ -607,14 +733,18 @@ def validate_slice(body: dict[str, Any], version: Version = DEFAULT) -> list[Fie
         return report.items
     kept = set()
     for key in spec:
-        if key == "partitionTypeAttribute":
-            if _gated(report, version, f"spec.{key}", key):
-                report.error(f"spec.{key}", "not supported by dra-kwok yet")
-        elif key not in _SPEC_FIELDS:
+        if key not in _SPEC_FIELDS:
             report.error(f"spec.{key}", "unknown field")
-        elif key in ("sharedCounters", "perDeviceNodeSelection"):
-            if _gated(report, version, f"spec.{key}", key):
+        elif key in _GATED_SPEC_FIELDS:
+            # perDeviceNodeSelection dropped next to another node selection leaves a valid slice: a silent drop
+            other_selection = any(spec.get(k) is not None for k in ("nodeName", "nodeSelector", "allNodes"))
+            if _gated(report, version, f"spec.{key}", key,
+                      dropped_alone=key == "perDeviceNodeSelection" and other_selection):
                 kept.add(key)
+    if "skipNodeOperations" in kept:
+        _skip_node_operations(report, spec["skipNodeOperations"])
+    if "partitionTypeAttribute" in kept and spec["partitionTypeAttribute"] is not None:
+        _partition_type_attribute(report, spec)
     driver = spec.get("driver")
     report.extend("spec.driver", driver_name_errors(driver if isinstance(driver, str) else "", apiserver=True))
 

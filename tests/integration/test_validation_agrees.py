@@ -103,6 +103,16 @@ def _spec(**spec: object) -> dict:
     return body
 
 
+# 1.37's NodeDeclaredFeatures admission refuses (403) a slice with nodeAllocatableResources unless every node its
+# devices are available on exists and declares DRANodeAllocatableResources in status.declaredFeatures: a slice
+# available on no node passes it, so that these cases compare validation only (the 403 has its own test below).
+NOWHERE = {"nodeSelectorTerms": [{"matchExpressions": [{"key": "example.com/no-such-label", "operator": "Exists"}]}]}
+
+
+def _nowhere(**spec: object) -> dict:
+    return _spec(nodeName=None, nodeSelector=NOWHERE, **spec)
+
+
 # Slices using each version-dependent feature (valid and invalid on 1.37; on 1.34 their gated fields are dropped).
 _BINDING = {"bindsToNode": True, "bindingConditions": ["a"], "bindingFailureConditions": ["b"]}
 SLICE_CASES = {
@@ -176,13 +186,69 @@ SLICE_CASES = {
     "list-attribute-and-scalar": _spec(devices=[_device(attributes={"n": {"int": 1, "ints": [1]}})]),
     "65-devices-with-list-attributes": _spec(devices=[_device(name=f"d{i}", attributes={"n": {"ints": [i]}})
                                                       for i in range(65)]),
+    # per-device node selection as dra-kwok renders it: cluster-wide, the counters in a slice of their own
+    "per-device-counters-slice": _spec(nodeName=None, perDeviceNodeSelection=True, sharedCounters=SETS, devices=None),
+    "per-device-node-name-false-all-nodes": _spec(nodeName=None, perDeviceNodeSelection=True,
+                                                  devices=[{"name": "a", "allNodes": False}]),
+    "per-device-false": _spec(nodeName=None, allNodes=True, perDeviceNodeSelection=False),
+    # the 1.37 alphas (gates off by default; on in the gated apiserver of 1.37)
+    "partition-type": _spec(partitionTypeAttribute="gpu.example.com/profile",
+                            devices=[{**CONSUMER, "attributes": {"profile": {"string": "1g"}}}]),
+    "partition-type-with-a-plain-device": _spec(partitionTypeAttribute="example.com/profile", devices=[
+        {**CONSUMER, "attributes": {"example.com/profile": {"string": "1g"}}}, _device()]),
+    "partition-type-missing-on-device": _spec(partitionTypeAttribute="gpu.example.com/profile", devices=[CONSUMER]),
+    "partition-type-not-a-string": _spec(partitionTypeAttribute="gpu.example.com/profile",
+                                         devices=[{**CONSUMER, "attributes": {"profile": {"int": 1}}}]),
+    "partition-type-without-consumers": _spec(partitionTypeAttribute="gpu.example.com/profile"),
+    "partition-type-not-qualified": _spec(partitionTypeAttribute="profile",
+                                          devices=[{**CONSUMER, "attributes": {"profile": {"string": "1g"}}}]),
+    "skip-node-operations": _spec(skipNodeOperations=["NodePrepareResources", "NodeUnprepareResources"]),
+    "skip-node-operations-all": _spec(skipNodeOperations=["*"]),
+    "skip-node-operations-prepare-only": _spec(skipNodeOperations=["NodePrepareResources"]),
+    "skip-node-operations-unknown": _spec(skipNodeOperations=["NodeUnprepareResources", "Reboot"]),
+    "skip-node-operations-twice": _spec(skipNodeOperations=["NodeUnprepareResources", "NodeUnprepareResources"]),
+    "compatibility-groups": _spec(devices=[{**CONSUMER, "consumesCounters": [
+        {**CONSUMER["consumesCounters"][0], "compatibilityGroups": ["half", "quarter"]}]}]),
+    "compatibility-groups-with-counters": _spec(sharedCounters=SETS, devices=[{**CONSUMER, "consumesCounters": [
+        {**CONSUMER["consumesCounters"][0], "compatibilityGroups": ["half"]}]}]),
+    "compatibility-groups-3": _spec(devices=[{**CONSUMER, "consumesCounters": [
+        {**CONSUMER["consumesCounters"][0], "compatibilityGroups": ["a", "b", "c"]}]}]),
+    "compatibility-groups-twice": _spec(devices=[{**CONSUMER, "consumesCounters": [
+        {**CONSUMER["consumesCounters"][0], "compatibilityGroups": ["a", "a"]}]}]),
+    "compatibility-group-invalid": _spec(devices=[{**CONSUMER, "consumesCounters": [
+        {**CONSUMER["consumesCounters"][0], "compatibilityGroups": ["A.b"]}]}]),
+    "node-allocatable-capacity": _nowhere(devices=[_device(capacity={"cores": {"value": "8"}}, nodeAllocatableResources={
+        "cpu": {"mapping": {"capacityKey": "cores", "capacityMultiplier": "2"}}})]),
+    "node-allocatable-device-and-overhead": _nowhere(devices=[_device(nodeAllocatableResources={
+        "cpu": {"mapping": {"deviceMultiplier": "8"}}, "memory": {"overhead": {"perPod": "1Gi", "perContainer": "0"}},
+        "hugepages-2Mi": {"overhead": {"perContainer": "2Mi"}}})]),
+    "node-allocatable-ephemeral-storage": _nowhere(devices=[_device(nodeAllocatableResources={
+        "ephemeral-storage": {"overhead": {"perPod": "1Gi"}}})]),
+    "node-allocatable-extended": _nowhere(devices=[_device(nodeAllocatableResources={
+        "example.com/gpu": {"mapping": {"deviceMultiplier": "1"}}})]),
+    "node-allocatable-empty": _nowhere(devices=[_device(nodeAllocatableResources={"cpu": {}})]),
+    "node-allocatable-unknown-capacity": _nowhere(devices=[_device(nodeAllocatableResources={
+        "cpu": {"mapping": {"capacityKey": "cores", "capacityMultiplier": "1"}}})]),
+    "node-allocatable-key-without-multiplier": _nowhere(devices=[_device(nodeAllocatableResources={
+        "memory": {"mapping": {"capacityKey": "memory"}}})]),
+    "node-allocatable-both-forms": _nowhere(devices=[_device(nodeAllocatableResources={
+        "memory": {"mapping": {"capacityKey": "memory", "capacityMultiplier": "1", "deviceMultiplier": "1"}}})]),
+    "node-allocatable-mapping-empty": _nowhere(devices=[_device(nodeAllocatableResources={"cpu": {"mapping": {}}})]),
+    "node-allocatable-zero-multiplier": _nowhere(devices=[_device(nodeAllocatableResources={
+        "cpu": {"mapping": {"deviceMultiplier": "0"}}})]),
+    "node-allocatable-negative-overhead": _nowhere(devices=[_device(nodeAllocatableResources={
+        "memory": {"overhead": {"perPod": "-1Gi"}}})]),
+    "node-allocatable-overhead-empty": _nowhere(devices=[_device(nodeAllocatableResources={"memory": {"overhead": {}}})]),
 }
 
 # The same cases on an apiserver started with --feature-gates: on 1.34/1.35 every slice feature turned on, on 1.36+
-# the list-type attributes on and consumable capacity off.
+# the list-type attributes and node allocatable resources on and consumable capacity off, on 1.37 also every alpha.
+ALPHAS_137 = {"DRAPartitionableDevicesType": True, "DRAResourcePoolStatus": True, "DRADeviceCompatibilityGroups": True,
+              "DRAOptionalNodeOperations": True}
 GATES = ({"DRADeviceTaints": True, "DRAPartitionableDevices": True, "DRAConsumableCapacity": True,
           "DRADeviceBindingConditions": True} if VERSION.minor < 36 else
-         {"DRAListTypeAttributes": True, "DRAConsumableCapacity": False})
+         {"DRAListTypeAttributes": True, "DRAConsumableCapacity": False, "DRANodeAllocatableResources": True,
+          **(ALPHAS_137 if VERSION.minor >= 37 else {})})
 GATED = Version(VERSION.minor, GATES)
 
 
@@ -218,6 +284,23 @@ def test_version_dependent_slice_rules_agree_with_the_apiserver(api, name):
 @pytest.mark.parametrize("name", sorted(SLICE_CASES))
 def test_slice_rules_agree_with_an_apiserver_started_with_feature_gates(gated_api, name):
     _agree(gated_api, GATED, SLICE_CASES[name])
+
+
+def test_node_allocatable_resources_need_a_node_that_declares_the_feature(gated_api):
+    """The NodeDeclaredFeatures admission plugin (1.37): on a node-local slice for a node that does not exist (or
+    does not declare DRANodeAllocatableResources) the apiserver answers 403; on 1.34 the field is unknown and
+    dropped, and the slice is stored."""
+    body = SLICE_CASES["node-allocatable-device-and-overhead"]
+    body = {**body, "spec": {**body["spec"], "nodeName": "n1"}}
+    del body["spec"]["nodeSelector"]
+    if GATED.on("DRANodeAllocatableResources") and GATED.minor >= 37:
+        with pytest.raises(ApiException) as refused:
+            Rest(gated_api).post(SLICES_PATH, body, query={"dryRun": "All"})
+        assert refused.value.status == 403 and 'node \\"n1\\" not found for device' in refused.value.body
+    else:
+        stored, reason = dry_run(Rest(gated_api), body)
+        assert stored is not None, reason
+        assert "nodeAllocatableResources" not in stored["spec"]["devices"][0]
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],

@@ -22,6 +22,9 @@ from dra_kwok.config.types import (
     CounterConsumption,
     CounterSet,
     CounterValue,
+    NodeAllocatableMapping,
+    NodeAllocatableOverhead,
+    NodeAllocatableResource,
     RequestPolicy,
     Taint,
     ValidRange,
@@ -427,23 +430,56 @@ def test_non_string_keys() -> None:
     assert errors[0].startswith("mappings[0].resourceSlice.devices[0].attributes: names must be strings, got integer 1")
 
 
-@pytest.mark.parametrize(
-    "field,where",
-    [
-        ("nodeName: n1", "device"),
-        ("allNodes: true", "device"),
-        ("perDeviceNodeSelection: true", "slice"),
-    ],
-)
-def test_per_device_node_selection_is_refused_with_the_reason(field: str, where: str) -> None:
-    if where == "device":
-        text = RAW.replace("          count: 2\n", f"          count: 2\n          {field}\n")
-    else:
-        text = RAW.replace("      pool:\n", f"      {field}\n      pool:\n")
-    (error,) = invalid(text)
-    name = field.split(":")[0]
-    assert f".{name}: not supported: dropped by an apiserver without the alpha feature gate" in error
-    assert "update the ResourceSlice forever; remove it" in error
+ALPHAS = """\
+driver: gpu.example.com
+mappings:
+  - name: tpu
+    nodeSelectorTerms: [{matchExpressions: [{key: type, operator: In, values: [kwok]}]}]
+    resourceSlice:
+      perDeviceNodeSelection: true
+      partitionTypeAttribute: gpu.example.com/profile
+      skipNodeOperations: [NodePrepareResources, NodeUnprepareResources]
+      pool: {name: tpu}
+      sharedCounters: [{name: s, counters: {c: {value: "2"}}}]
+      devices:
+        - name: a
+          count: 2
+          nodeName: "kwok-node-{{index}}"
+          consumesCounters: [{counterSet: s, counters: {c: {value: "1"}}, compatibilityGroups: [g1, g2]}]
+          nodeAllocatableResources:
+            cpu: {mapping: {capacityKey: cores, capacityMultiplier: "2"}}
+            memory: {overhead: {perPod: 1Gi, perContainer: 0}}
+        - name: b
+          nodeSelector: {nodeSelectorTerms: [{matchExpressions: [{key: rack, operator: In, values: [r1]}]}]}
+        - name: c
+          allNodes: true
+"""
+
+
+def test_per_device_node_selection_and_the_1_37_alphas_load() -> None:
+    config = load_config(ALPHAS)
+    template = config.mappings[0].resource_slice
+    assert (template.per_device_node_selection, template.partition_type_attribute, template.skip_node_operations) \
+        == (True, "gpu.example.com/profile", ("NodePrepareResources", "NodeUnprepareResources"))
+    assert template.cluster_wide
+    a, b, c = template.devices
+    assert a.node_name == "kwok-node-{{index}}" and a.consumes_counters[0].compatibility_groups == ("g1", "g2")
+    assert a.node_allocatable_resources == {
+        "cpu": NodeAllocatableResource(mapping=NodeAllocatableMapping(capacity_key="cores", capacity_multiplier="2")),
+        "memory": NodeAllocatableResource(overhead=NodeAllocatableOverhead(per_pod="1Gi", per_container="0"))}
+    assert b.node_selector.node_selector_terms[0].match_expressions[0].values == ("r1",)
+    assert c.all_nodes is True
+    assert config == Config.from_dict(config.to_dict())  # the fast decoder agrees with dataclasses-json
+    assert hash(config) == hash(Config.from_dict(config.to_dict()))
+
+
+@pytest.mark.parametrize("field,message", [
+    ("nodeAllocatableResourceMappings: {cpu: {}}", "the Kubernetes 1.36 shape"),
+    ("skipNodeOperations: ['*']", "belongs to the resourceSlice"),
+])
+def test_device_fields_of_another_shape_or_place_are_refused_with_the_reason(field: str, message: str) -> None:
+    (error,) = invalid(RAW.replace("          count: 2\n", f"          count: 2\n          {field}\n"))
+    assert message in error, error
 
 
 ADVANCED = """\

@@ -20,6 +20,7 @@ TABLE = {
     "DRAPartitionableDevicesType": ["-", "-", "-", "alpha off"],
     "DRADeviceCompatibilityGroups": ["-", "-", "-", "alpha off"],
     "DRAOptionalNodeOperations": ["-", "-", "-", "alpha off"],
+    "DRAResourcePoolStatus": ["-", "-", "alpha off", "alpha off"],
     "DynamicResourceAllocation": ["GA on", "GA-locked on", "GA-locked on", "GA-locked on"],
 }
 
@@ -41,6 +42,11 @@ def test_fields_and_what_an_apiserver_without_the_gate_does() -> None:
     assert gate_of("devices[].bindingConditions") == "DRADeviceBindingConditions"
     assert FEATURES["DRADeviceBindingConditions"].requires == ("DRAResourceClaimDeviceStatus",)
     assert gate_of("devices[].attributes{}.strings") == "DRAListTypeAttributes"
+    # skipNodeOperations is a slice field (ResourceSliceSpec), not a device field
+    assert gate_of("skipNodeOperations") == "DRAOptionalNodeOperations"
+    assert gate_of("partitionTypeAttribute") == "DRAPartitionableDevicesType"
+    assert gate_of("devices[].consumesCounters[].compatibilityGroups") == "DRADeviceCompatibilityGroups"
+    assert gate_of("devices[].nodeAllocatableResources") == "DRANodeAllocatableResources"
     assert {g for g, f in FEATURES.items() if f.when_off == "reject"} == {"DRAListTypeAttributes",
                                                                          "DynamicResourceAllocation"}
 
@@ -63,6 +69,10 @@ def test_overrides() -> None:
     # a gate whose prerequisite is off is off
     assert "DRADeviceBindingConditions" not in enabled(36, {"DRAResourceClaimDeviceStatus": False})
     assert "DRAFractionalCapacityRange" not in enabled(37, {"DRAConsumableCapacity": False})
+    # kube_features.go: DRAPartitionableDevicesType depends on DRAResourcePoolStatus too
+    assert "DRAPartitionableDevicesType" not in enabled(37, {"DRAPartitionableDevicesType": True})
+    assert "DRAPartitionableDevicesType" in enabled(37, {"DRAPartitionableDevicesType": True,
+                                                         "DRAResourcePoolStatus": True})
     with pytest.raises(ValueError, match="unrecognized feature gate 'DRAListTypeAttributes' on Kubernetes 1.35"):
         enabled(35, {"DRAListTypeAttributes": True})
     with pytest.raises(ValueError, match="locked to true"):
