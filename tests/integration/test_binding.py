@@ -11,14 +11,18 @@ the apiserver drops bindingConditions from an allocation, so there is nothing to
 from __future__ import annotations
 
 import json
+import threading
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 import yaml
 from kubernetes import client
 
+from dra_kwok.app import App
 from dra_kwok.runtime.rest import Rest
+from dra_kwok.settings import Settings
 from dra_kwok.slices.features import Version
 from dra_kwok.testing.controlplane import k8s_version
 from tests.integration.driver import mapping, metric, put_configmap, run_manager
@@ -150,3 +154,79 @@ def test_a_config_without_binding_simulation_never_watches_claims(api, control_p
         text = drv.metrics_text()
         assert not [line for line in text.splitlines() if "resourceclaims" in line and not line.startswith("#")
                     and not line.rstrip().endswith(" 0.0")], "a request for claims"
+
+
+# ------------------------------------------------------------------------------------------------ RBAC
+COMPONENT = Path(__file__).resolve().parents[2] / "deploy" / "components" / "binding-conditions" / "rbac.yaml"
+BASE_RBAC = Path(__file__).resolve().parents[2] / "deploy" / "rbac.yaml"
+
+
+def _grant(api, env, sa: str, rules: list[dict], ns_rules: list[dict]) -> None:
+    rbac = "/apis/rbac.authorization.k8s.io/v1"
+    rest, subject = Rest(api), [{"kind": "ServiceAccount", "name": sa, "namespace": env.namespace}]
+    name = f"{sa}-{env.unique}"
+    rest.post(f"{rbac}/clusterroles", {"metadata": {"name": name}, "rules": rules})
+    rest.post(f"{rbac}/clusterrolebindings", {"metadata": {"name": name}, "subjects": subject, "roleRef": {
+        "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name}})
+    rest.post(f"{rbac}/namespaces/{env.namespace}/roles", {"metadata": {"name": name}, "rules": ns_rules})
+    rest.post(f"{rbac}/namespaces/{env.namespace}/rolebindings", {"metadata": {"name": name}, "subjects": subject,
+              "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name}})
+
+
+def _docs(path: Path, kind: str) -> dict:
+    return next(d for d in yaml.safe_load_all(path.read_text()) if d and d["kind"] == kind)
+
+
+def test_the_shipped_rbac_is_enough_and_the_driver_rule_is_needed_from_1_36(api, control_plane, env):
+    """deploy/rbac.yaml + deploy/components/binding-conditions as the only permissions of a ServiceAccount: on a
+    cluster with the gates the driver sets the condition with them; without the component's resourceclaims/driver
+    rule the apiserver refuses the status.devices change (1.36+ granular status authorization). On 1.34 there is
+    no such check: the status write alone is authorized."""
+    component = _docs(COMPONENT, "ClusterRole")["rules"]
+    base = _docs(BASE_RBAC, "ClusterRole")["rules"]
+    ns_rules = [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["list", "watch"]},
+                {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]}]
+    without_driver = [r for r in component if r["resources"] != ["resourceclaims/driver"]]
+    assert len(without_driver) == len(component) - 1
+    _grant(api, env, "full", base + component, ns_rules)
+    _grant(api, env, "partial", base + without_driver, ns_rules)
+    pool = f"{env.name('a')}/gpu"
+
+    def as_sa(sa: str):
+        client_ = control_plane.api_client()
+        client_.set_default_header("Impersonate-User", f"system:serviceaccount:{env.namespace}:{sa}")
+        return client_
+
+    admin = Rest(api)
+    claim = _claim(admin, env.namespace, "rbac", env.driver, pool, "gpu-0")
+    claim["status"]["devices"] = [{"driver": env.driver, "pool": pool, "device": "gpu-0", "conditions": [
+        {"type": ATTACHED, "status": "True", "reason": "Test", "message": "",
+         "lastTransitionTime": claim["status"]["allocation"]["allocationTimestamp"]}]}]
+    path = f"{CLAIMS.format(ns=env.namespace)}/rbac/status"
+    partial = Rest(as_sa("partial"))
+    if not GATED:
+        del claim["status"]["devices"][0]["conditions"]  # bindingConditions are dropped here: a bare entry
+        written = partial.put(path, claim)
+        assert written["status"]["devices"][0]["device"] == "gpu-0"
+        return
+    with pytest.raises(Exception) as refused:
+        partial.put(path, claim)
+    assert getattr(refused.value, "status", None) == 422, refused.value  # Forbidden inside a 422 Invalid
+    assert "resourceclaims/driver" in str(getattr(refused.value, "body", refused.value))
+
+    env.node("a")
+    put_configmap(api, env.namespace, "dra-kwok-configmap", _config(env, "ready", "1s"))
+    settings = Settings(kubeconfig=str(control_plane.kubeconfig), namespace=env.namespace, health_port=0,
+                        metrics_port=0)
+    app = App(settings, api=as_sa("full"))
+    thread = threading.Thread(target=lambda: app.run(install_signals=False), daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: env.slices("a"), timeout=20, message="slices published as the ServiceAccount")
+        mine = _claim(admin, env.namespace, "mine", env.driver, pool, "gpu-1")
+        wait_for(lambda: _conditions(_get(admin, env.namespace, "mine")).get(("gpu-1", ATTACHED)) == "True",
+                 timeout=15, interval=0.1, message="condition set as the ServiceAccount")
+        assert mine["metadata"]["name"] == "mine"
+    finally:
+        app.manager.stopping.set()
+        thread.join(10)
