@@ -201,7 +201,7 @@ def test_the_shipped_rbac_is_enough_and_the_driver_rule_is_needed_from_1_36(api,
     claim = _claim(admin, env.namespace, "rbac", env.driver, pool, "gpu-0")
     claim["status"]["devices"] = [{"driver": env.driver, "pool": pool, "device": "gpu-0", "conditions": [
         {"type": ATTACHED, "status": "True", "reason": "Test", "message": "",
-         "lastTransitionTime": claim["status"]["allocation"]["allocationTimestamp"]}]}]
+         "lastTransitionTime": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}]}]
     path = f"{CLAIMS.format(ns=env.namespace)}/rbac/status"
     partial = Rest(as_sa("partial"))
     if not GATED:
