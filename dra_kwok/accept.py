@@ -55,8 +55,27 @@ def validate(config: Config, version: Version = DEFAULT) -> list[FieldError]:
     with gc_paused():
         problems = config_rules(config)
         if not errors_only(problems):
+            problems += _binding_simulation_problems(config, version)
+        if not errors_only(problems):
             problems += _rendered_problems(config, version)
     return problems
+
+
+BINDING_GATES = ("DRADeviceBindingConditions", "DRAResourceClaimDeviceStatus")
+
+
+def _binding_simulation_problems(config: Config, version: Version) -> list[FieldError]:
+    """``bindingSimulation`` on an apiserver without the binding-condition gates would simulate nothing (the
+    apiserver drops bindingConditions from slices and claims, the scheduler never waits): refused, naming the gate."""
+    off = [g for g in BINDING_GATES if not version.on(g)]
+    if not off:
+        return []
+    return [FieldError(f"mappings[{i}].bindingSimulation",
+                       f"needs the feature gate{'s' if len(off) > 1 else ''} {' and '.join(off)}, off on a Kubernetes "
+                       f"{version} apiserver (on by default since 1.36): the apiserver would drop bindingConditions "
+                       "and the scheduler would bind without waiting; remove bindingSimulation (and the binding "
+                       "fields) for this cluster, or enable the gates")
+            for i, m in enumerate(config.mappings) if m.binding_simulation is not None]
 
 
 def accept(text: str | bytes, source: str, version: Version = DEFAULT) -> tuple[Config, list[FieldError]]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from kubernetes import client
 
+from dra_kwok.controllers.binding import BindingController
 from dra_kwok.controllers.instance import instance_name
 from dra_kwok.controllers.metrics import DriverMetrics
 from dra_kwok.controllers.resourceslice import ResourceSliceController
@@ -87,6 +88,13 @@ class App:
         m.add(self.source)
         m.add(_Informers(self.slices))
         m.add(self.slices.controller, needs_leader=True)
+        # Always built (a store listener, no request): it starts watching claims only once a config uses
+        # bindingSimulation, so a driver that never does needs no RBAC on ResourceClaims.
+        self.binding = BindingController(
+            self.api, self.store, self.metrics, self._owns_pool, resync_period=s.resync_period,
+            watch_timeout=int(s.watch_timeout), request_timeout=s.request_timeout, can_write=m.can_write)
+        m.add(self.binding, needs_leader=True)
+        m.add_healthz_check("informer-resourceclaims", _informer_alive(self.binding.claims))
         m.add_cache(self.source.synced)
         m.add_cache(self.slices.synced)
         m.add_readyz_check("config", self.source.problem)
@@ -97,6 +105,12 @@ class App:
         m.add_healthz_check("reconcilers", lambda: None if not self.slices.controller.started
                             or self.slices.controller.alive() else "worker died")
         m.on_scrape(self.slices.queue.update_processing_metrics)
+
+    def _owns_pool(self, driver: str, pool: str) -> bool:
+        """Does this instance publish the pool (driver, pool)? Its own slice cache is the truth: a pool refused to
+        it (another instance holds it) is not there."""
+        return any(s["spec"].get("driver") == driver and (s["spec"].get("pool") or {}).get("name") == pool
+                   for s in self.slices.slices.list())
 
     def run(self, install_signals: bool = True) -> int:
         s = self.settings

@@ -920,9 +920,15 @@ def _mapping(c: _Checker, value: Any, path: str, mark: Mark | None) -> Any:
             "name": _Field(_string, required=True),
             "nodeSelectorTerms": _Field(_terms, required=True),
             "resourceSlice": _Field(_resource_slice, required=True),
+            "bindingSimulation": _Field(_binding_simulation),
         },
-        what="a mapping {name, nodeSelectorTerms, resourceSlice}",
+        what="a mapping {name, nodeSelectorTerms, resourceSlice, bindingSimulation}",
     )
+
+
+def _binding_simulation(c: _Checker, value: Any, path: str, mark: Mark | None) -> Any:
+    return c.obj(value, path, mark, {"delay": _Field(_string), "outcome": _Field(_string)},
+                 what="a binding simulation {delay: <Go duration, e.g. 3s>, outcome: ready | fail}")
 
 
 _CONFIG_FIELDS = {

@@ -34,6 +34,7 @@ from dataclasses_json import LetterCase, config, dataclass_json
 
 __all__ = [
     "AttributeValue",
+    "BindingSimulation",
     "CapacityValue",
     "Config",
     "CounterConsumption",
@@ -294,12 +295,25 @@ class ResourceSliceTemplate:
 
 @dataclass_json(letter_case=_CAMEL)
 @dataclass(frozen=True)
+class BindingSimulation:
+    """dra-kwok playing the driver of devices with ``bindingConditions``: ``delay`` (a Go duration, from the claim's
+    allocation) after a ResourceClaim is allocated one of the mapping's devices, set the device's binding conditions
+    (``outcome: ready``) or its first binding failure condition (``outcome: fail``) to True in the claim's
+    ``status.devices``.  Not part of the ResourceSlice: the driver's behaviour, so it sits on the mapping."""
+
+    delay: Optional[str] = _optional()
+    outcome: Optional[str] = _optional()
+
+
+@dataclass_json(letter_case=_CAMEL)
+@dataclass(frozen=True)
 class Mapping:
     """Nodes matching ``node_selector_terms`` (ORed) get ``resource_slice``."""
 
     name: str
     node_selector_terms: tuple[NodeSelectorTerm, ...]
     resource_slice: ResourceSliceTemplate
+    binding_simulation: Optional[BindingSimulation] = _optional()
 
 
 @dataclass_json(letter_case=_CAMEL)

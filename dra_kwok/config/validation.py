@@ -621,6 +621,64 @@ def _check_mapping(report: Report, config: Config, mapping: Mapping, path: str) 
     for i, device in enumerate(template.devices):
         _check_device(report, device, f"{slice_path}.devices[{i}]", cluster_wide, config.slice_driver(mapping))
         _check_device_nodes(report, device, f"{slice_path}.devices[{i}]", bool(per_device))
+    if mapping.binding_simulation is not None:
+        _check_binding_simulation(report, mapping, path)
+
+
+BINDING_OUTCOMES = ("ready", "fail")
+# The scheduler's default DynamicResources bindingTimeout (pkg/scheduler/apis/config, 1.34-1.37): a pod waits this
+# long in PreBind for its binding conditions; a longer delay is a timeout, not the configured outcome.
+SCHEDULER_BINDING_TIMEOUT = 600.0
+_GO_DURATION = re.compile(r"(?:(?:\d+\.?\d*|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+|\d+\.?\d*|\.\d+")
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def binding_delay_seconds(text: str | None) -> float:
+    """``bindingSimulation.delay`` in seconds (absent: 0); ValueError when it is no Go duration (``3s``, ``1m30s``,
+    ``500ms``) or plain number of seconds."""
+    if text is None:
+        return 0.0
+    s = text.strip()
+    if not _GO_DURATION.fullmatch(s):
+        raise ValueError(f"{text!r} is not a duration")
+    if re.fullmatch(r"\d+\.?\d*|\.\d+", s):
+        return float(s)
+    return sum(float(n) * _DURATION_UNITS[u] for n, u in re.findall(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)", s))
+
+
+def _check_binding_simulation(report: Report, mapping: Mapping, path: str) -> None:
+    """``bindingSimulation`` acts on the mapping's devices with bindingConditions: it needs some, and ``fail``
+    needs their bindingFailureConditions."""
+    sim = mapping.binding_simulation
+    assert sim is not None
+    sim_path = f"{path}.bindingSimulation"
+    try:
+        delay = binding_delay_seconds(sim.delay)
+    except ValueError:
+        report.error(f"{sim_path}.delay", f"{sim.delay!r} is not a duration; use a Go duration such as 3s, 1m30s or "
+                     "500ms")
+    else:
+        if delay > SCHEDULER_BINDING_TIMEOUT:
+            report.warning(f"{sim_path}.delay", f"{sim.delay} is longer than the scheduler's default binding timeout "
+                           "(600s): the pod's binding times out before dra-kwok sets the condition; use a shorter "
+                           "delay (or raise the DynamicResources plugin's bindingTimeout)")
+    outcome = sim.outcome if sim.outcome is not None else "ready"
+    if outcome not in BINDING_OUTCOMES:
+        report.error(f"{sim_path}.outcome", f"{outcome!r} is not an outcome; use ready (set the bindingConditions "
+                     "True) or fail (set the first bindingFailureCondition True)")
+    devices = mapping.resource_slice.devices
+    bound = [i for i, d in enumerate(devices) if d.binding_conditions]
+    if not bound:
+        report.error(sim_path, "no device of this mapping has bindingConditions, so no claim would ever wait for "
+                     "dra-kwok: add bindingConditions (and bindingFailureConditions) to a device, e.g. "
+                     "bindingConditions: [dra-kwok.x-k8s.io/attached], bindingFailureConditions: "
+                     "[dra-kwok.x-k8s.io/failed], or remove bindingSimulation")
+    elif outcome == "fail":
+        for i in bound:
+            if not devices[i].binding_failure_conditions:
+                report.error(f"{path}.resourceSlice.devices[{i}].bindingFailureConditions",
+                             "required by bindingSimulation.outcome: fail (dra-kwok sets the first of them True); "
+                             "add one, e.g. [dra-kwok.x-k8s.io/failed]")
 
 
 def _check_pools(report: Report, config: Config) -> None:
