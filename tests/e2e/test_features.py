@@ -1,0 +1,129 @@
+"""End to end: the slice features that Kubernetes 1.36/1.37 turn on by default (partitionable devices, device taints,
+consumable capacity, extended-resource mapping), published by dra-kwok and honoured by the real kube-scheduler and
+kube-controller-manager.
+
+Each test applies one documented example of examples/scheduling/ (09 … 12) as test_scheduling.py does. The same
+tests run on every control plane CI starts (1.37 and 1.34): on a cluster where the feature's gate is off by default
+they assert the documented behaviour there instead: `dra-kwok validate --kubernetes-version <the cluster's>` and
+the running driver refuse the config naming the gate (the apiserver would drop the fields silently and the driver
+would rewrite its slices forever), nothing is published, and the scheduler leaves the pods Pending; for the
+extended-resource mapping, which lives in the DeviceClass (no dra-kwok field), the 1.34 apiserver drops
+`extendedResourceName` and the pod stays Pending for want of the resource.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+from kubernetes import client
+
+from dra_kwok.slices.features import Version
+from dra_kwok.testing.controlplane import k8s_version
+from tests.e2e.support import REPO, Example, Scenario, is_running, is_unschedulable, object_path, results
+from tests.support.helpers import wait_for
+
+CLUSTER = Version.parse(k8s_version())
+CLUSTER_MINOR = f"1.{CLUSTER.minor}"
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def validate(ex: Example, version: str) -> tuple[int, str]:
+    """`dra-kwok validate --kubernetes-version <version>` on the example's config.yaml, as a user runs it."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "dra_kwok", "validate", "--kubernetes-version", version, str(ex.dir / "config.yaml")],
+        capture_output=True, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def assert_valid_on_137(ex: Example) -> None:
+    code, out = validate(ex, "1.37")
+    assert code == 0, out
+
+
+def assert_refused_on_this_cluster(scenario: Scenario, ex: Example, gate: str) -> None:
+    """On a cluster with `gate` off: validate names it, the running driver records InvalidConfig naming it on the
+    ConfigMap and publishes nothing."""
+    code, out = validate(ex, CLUSTER_MINOR)
+    assert code == 1 and gate in out and f"Kubernetes {CLUSTER_MINOR}" in out, out
+
+    def refusal() -> list:
+        events = client.CoreV1Api(scenario.api).list_namespaced_event(scenario.namespace).items
+        return [e for e in events if e.type == "Warning" and e.reason == "InvalidConfig"]
+
+    [event] = wait_for(refusal, timeout=20, message="the config refused for this cluster (InvalidConfig)")
+    assert gate in event.message and event.involved_object.kind == "ConfigMap", event.message
+    time.sleep(2)  # several reconciles later: still nothing published
+    assert scenario.slices() == []
+
+
+def delete_pod(scenario: Scenario, name: str) -> None:
+    """Delete a pod at once (no kubelet would confirm a graceful deletion) and wait until it is gone."""
+    scenario.rest.delete(object_path("Pod", scenario.namespace, name), {"gracePeriodSeconds": 0})
+    wait_for(lambda: name not in {p["metadata"]["name"] for p in scenario.pods()}, timeout=15,
+             message=f"pod {name} deleted")
+
+
+def device_of(scenario: Scenario, pod: dict) -> str:
+    [claim] = scenario.allocated(pod)
+    [result] = results(claim)
+    return result["device"]
+
+
+# ---------------------------------------------------------------------------------------------- 09 partitions
+def test_partitions_share_one_gpus_counters(scenario):
+    ex = scenario.load("09-partitions")
+    node = scenario.node("a100", "p4d.24xlarge")
+    assert_valid_on_137(ex)
+    scenario.apply_config(ex)
+    scenario.start_driver()
+    if not CLUSTER.on("DRAPartitionableDevices"):
+        assert_refused_on_this_cluster(scenario, ex, "DRAPartitionableDevices")
+        scenario.create_all(ex, "DeviceClass", "ResourceClaimTemplate")
+        scenario.create(ex.get("Pod", "mig-3g-a"))
+        scenario.wait_unschedulable("mig-3g-a")  # no devices at all rather than 10 independent ones
+        return
+
+    # 1.35+: the counter set in a slice of its own, the ten devices in another, one pool
+    counters, devices = sorted(scenario.wait_slices(2), key=lambda s: "devices" in s["spec"])
+    assert [c["name"] for c in counters["spec"]["sharedCounters"]] == ["gpu-0-counters"]
+    assert not counters["spec"].get("devices")
+    names = [d["name"] for d in devices["spec"]["devices"]]
+    assert names == ["gpu-0", "gpu-0-3g-0", "gpu-0-3g-4"] + [f"gpu-0-1g-{i}" for i in range(7)]
+    assert {c["counterSet"] for d in devices["spec"]["devices"] for c in d["consumesCounters"]} == {"gpu-0-counters"}
+    assert {s["spec"]["pool"]["name"] for s in (counters, devices)} == {f"{node}/gpu"}
+    assert {s["spec"]["pool"]["resourceSliceCount"] for s in (counters, devices)} == {2}
+
+    scenario.create_all(ex, "DeviceClass", "ResourceClaimTemplate")
+    three_g = {}
+    for name in ("mig-3g-a", "mig-3g-b"):
+        scenario.create(ex.get("Pod", name))
+        three_g[name] = device_of(scenario, scenario.wait_running(name))
+    assert sorted(three_g.values()) == ["gpu-0-3g-0", "gpu-0-3g-4"]  # two partitions of the one GPU
+
+    # every memory slice is taken: the whole GPU (which consumes them all) cannot be allocated
+    scenario.create(ex.get("Pod", "whole-gpu"))
+    scenario.wait_unschedulable("whole-gpu")
+
+    # free the 3g partition on memory slices 0-3: exactly the four 1g partitions there fit (1g-4 … 1g-6 overlap
+    # the other 3g); the fifth 1g pod and the whole GPU stay Pending
+    [freed] = [pod for pod, device in three_g.items() if device == "gpu-0-3g-0"]
+    claim_name = scenario.allocated(scenario.get("Pod", freed))[0]["metadata"]["name"]
+    delete_pod(scenario, freed)
+    wait_for(lambda: claim_name not in {c["metadata"]["name"] for c in scenario.claims()}, timeout=30,
+             message="the freed pod's claim deleted by kube-controller-manager")
+    scenario.create(ex.get("Deployment", "mig-1g"))  # 5 replicas
+
+    def settled() -> bool:
+        pods = scenario.pods("app=mig-1g")
+        return (len(pods) == 5 and sum(map(is_running, pods)) == 4
+                and sum(is_unschedulable(p) for p in pods) == 1)
+
+    wait_for(settled, timeout=60, message="4 mig-1g pods Running and 1 Unschedulable")
+    ones = sorted(device_of(scenario, p) for p in scenario.pods("app=mig-1g") if is_running(p))
+    assert ones == [f"gpu-0-1g-{i}" for i in range(4)]
+    assert is_unschedulable(scenario.get("Pod", "whole-gpu"))
+    [kept] = set(three_g) - {freed}
+    assert device_of(scenario, scenario.get("Pod", kept)) == "gpu-0-3g-4"
