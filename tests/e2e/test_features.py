@@ -22,7 +22,7 @@ from kubernetes import client
 
 from dra_kwok.slices.features import Version
 from dra_kwok.testing.controlplane import k8s_version
-from tests.e2e.support import REPO, Example, Scenario, is_running, is_unschedulable, object_path, results
+from tests.e2e.support import REPO, Example, Scenario, is_running, is_unschedulable, object_path, results, until
 from tests.support.helpers import wait_for
 
 CLUSTER = Version.parse(k8s_version())
@@ -127,3 +127,52 @@ def test_partitions_share_one_gpus_counters(scenario):
     assert is_unschedulable(scenario.get("Pod", "whole-gpu"))
     [kept] = set(three_g) - {freed}
     assert device_of(scenario, scenario.get("Pod", kept)) == "gpu-0-3g-4"
+
+
+# ---------------------------------------------------------------------------------------------- 10 device taints
+def test_device_taints_keep_pods_off_and_evict_them(scenario):
+    ex = scenario.load("10-device-taints")
+    scenario.node("g5", "g5.12xlarge")
+    assert_valid_on_137(ex)
+    scenario.apply_config(ex)
+    scenario.start_driver()
+    if not CLUSTER.on("DRADeviceTaints"):
+        assert_refused_on_this_cluster(scenario, ex, "DRADeviceTaints")
+        scenario.create_all(ex, "DeviceClass", "ResourceClaim")
+        scenario.create(ex.get("Pod", "untolerant"))
+        scenario.wait_unschedulable("untolerant")
+        return
+
+    [slice_] = scenario.wait_slices(1)
+    taints = {d["name"]: [(t["key"], t["effect"]) for t in d.get("taints") or []] for d in slice_["spec"]["devices"]}
+    assert taints == {"gpu-0": [("example.com/unhealthy", "NoSchedule")], "gpu-1": []}
+
+    scenario.create_all(ex, "DeviceClass", "ResourceClaim", "ResourceClaimTemplate")
+    scenario.create(ex.get("Pod", "untolerant"))
+    untolerant = scenario.wait_running("untolerant")
+    assert device_of(scenario, untolerant) == "gpu-1"  # never the tainted gpu-0
+    scenario.create(ex.get("Pod", "untolerant-2"))
+    scenario.wait_unschedulable("untolerant-2")  # gpu-0 is free, but tainted
+    scenario.create(ex.get("Pod", "tolerant"))
+    assert device_of(scenario, scenario.wait_running("tolerant")) == "gpu-0"  # its request tolerates the taint
+
+    # NoExecute on the allocated gpu-1, by a change of the ConfigMap: kube-controller-manager's
+    # device-taint-eviction-controller deletes the pod that uses it, and the claim is deallocated
+    scenario.apply_config_text(ex.variant("config-noexecute.yaml"))
+    wait_for(lambda: "untolerant" not in {p["metadata"]["name"] for p in scenario.pods()}, timeout=30,
+             message="pod untolerant evicted (device-taint-eviction-controller)")
+    claim = until(lambda: scenario.get("ResourceClaim", "untolerant"),
+                  lambda c: not (c.get("status") or {}).get("allocation"), 30, "claim untolerant deallocated")
+    assert not claim["status"].get("reservedFor")
+    def evictions() -> list[tuple[str, str]]:  # events are recorded asynchronously: wait for it
+        events = scenario.rest.get(f"/api/v1/namespaces/{scenario.namespace}/events")["items"]
+        return [(e["reason"], e.get("reportingComponent")) for e in events
+                if e["involvedObject"].get("kind") == "Pod" and e["involvedObject"].get("name") == "untolerant"
+                and e["reason"] == "DeviceTaintManagerEviction"]
+
+    assert until(evictions, bool, 10, "a DeviceTaintManagerEviction event on pod untolerant") == [
+        ("DeviceTaintManagerEviction", "device-taint-eviction-controller")]
+    # the tolerating pod keeps gpu-0 (NoSchedule only); gpu-1 now repels new claims too
+    assert is_running(scenario.get("Pod", "tolerant"))
+    assert is_unschedulable(scenario.get("Pod", "untolerant-2"))
+
