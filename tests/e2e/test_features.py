@@ -176,3 +176,42 @@ def test_device_taints_keep_pods_off_and_evict_them(scenario):
     assert is_running(scenario.get("Pod", "tolerant"))
     assert is_unschedulable(scenario.get("Pod", "untolerant-2"))
 
+
+
+# ---------------------------------------------------------------------------------------------- 11 shared capacity
+def test_shared_capacity_two_claims_share_one_device(scenario):
+    ex = scenario.load("11-shared-capacity")
+    scenario.node("l40s", "g6e.xlarge")
+    assert_valid_on_137(ex)
+    scenario.apply_config(ex)
+    scenario.start_driver()
+    if not CLUSTER.on("DRAConsumableCapacity"):
+        assert_refused_on_this_cluster(scenario, ex, "DRAConsumableCapacity")
+        scenario.create_all(ex, "DeviceClass", "ResourceClaimTemplate")
+        scenario.create(ex.get("Pod", "share-a"))
+        scenario.wait_unschedulable("share-a")
+        return
+
+    [slice_] = scenario.wait_slices(1)
+    [device] = slice_["spec"]["devices"]
+    assert device["allowMultipleAllocations"] is True
+    assert device["capacity"]["memory"]["requestPolicy"]["validRange"] == {"min": "1Gi", "max": "40Gi", "step": "1Gi"}
+
+    scenario.create_all(ex, "DeviceClass", "ResourceClaimTemplate")
+    shares = []
+    for name in ("share-a", "share-b"):
+        scenario.create(ex.get("Pod", name))
+        [claim] = scenario.allocated(scenario.wait_running(name))
+        [result] = results(claim)
+        shares.append(result)
+    assert [r["device"] for r in shares] == ["gpu-0", "gpu-0"]  # one device, two claims
+    assert [r["consumedCapacity"] for r in shares] == [{"memory": "16Gi"}, {"memory": "16Gi"}]
+    assert shares[0]["shareID"] != shares[1]["shareID"]  # each allocation is a share of its own
+
+    scenario.create(ex.get("Pod", "too-big"))  # 16Gi asked, 8Gi left
+    scenario.wait_unschedulable("too-big")
+    scenario.create(ex.get("Pod", "the-rest"))  # exactly the 8Gi left
+    [claim] = scenario.allocated(scenario.wait_running("the-rest"))
+    [result] = results(claim)
+    assert (result["device"], result["consumedCapacity"]) == ("gpu-0", {"memory": "8Gi"})
+    assert is_unschedulable(scenario.get("Pod", "too-big"))
