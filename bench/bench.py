@@ -99,8 +99,9 @@ def log(msg: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ inputs
-def config_text(mappings: int, devices: int, model: str) -> str:
-    """`mappings` node-local mappings, all matching every bench node by instance type, `devices` devices each."""
+def _bench_config(mappings: int, resource_slice) -> str:
+    """`mappings` node-local mappings, all matching every bench node by instance type; mapping i publishes pool
+    `dev<i>` with `resource_slice(i)` (devices, counters)."""
     return yaml.safe_dump({
         "driver": DRIVER,
         "mappings": [
@@ -108,20 +109,21 @@ def config_text(mappings: int, devices: int, model: str) -> str:
                 "name": f"bench-{i}",
                 "nodeSelectorTerms": [{"matchExpressions": [
                     {"key": INSTANCE_TYPE_LABEL, "operator": "In", "values": [INSTANCE_TYPE]}]}],
-                "resourceSlice": {
-                    "pool": {"name": f"dev{i}"},
-                    "devices": [{
-                        "name": f"dev{i}",
-                        "count": devices,
-                        "attributes": {"model": {"string": model}, "mapping": {"int": i},
-                                       "driverVersion": {"version": "1.0.0"}},
-                        "capacity": {"memory": {"value": "16Gi"}},
-                    }],
-                },
+                "resourceSlice": {"pool": {"name": f"dev{i}"}, **resource_slice(i)},
             }
             for i in range(mappings)
         ],
     }, sort_keys=False)
+
+
+def config_text(mappings: int, devices: int, model: str) -> str:
+    """`devices` plain devices per mapping (--shape plain, the default)."""
+    return _bench_config(mappings, lambda i: {"devices": [{
+        "name": f"dev{i}",
+        "count": devices,
+        "attributes": {"model": {"string": model}, "mapping": {"int": i}, "driverVersion": {"version": "1.0.0"}},
+        "capacity": {"memory": {"value": "16Gi"}},
+    }]})
 
 
 #: --shape partitioned: per GPU, a counter set like NVIDIA DynamicMIG's (real-drivers §1.5/§1.8, smaller: an
@@ -149,24 +151,11 @@ def partitioned_config_text(mappings: int, gpus: int, model: str) -> str:
             "consumesCounters": [{"counterSet": f"gpu-{g}-counters", "counters": counters(mp, memory, first, size)}],
         } for profile, mp, memory, first, size in PARTITIONS]
 
-    return yaml.safe_dump({
-        "driver": DRIVER,
-        "mappings": [
-            {
-                "name": f"bench-{i}",
-                "nodeSelectorTerms": [{"matchExpressions": [
-                    {"key": INSTANCE_TYPE_LABEL, "operator": "In", "values": [INSTANCE_TYPE]}]}],
-                "resourceSlice": {
-                    "pool": {"name": f"dev{i}"},
-                    "sharedCounters": [{"name": f"gpu-{g}-counters",
-                                        "counters": {**counters(98, "40192Mi", 0, 8), model: {"value": "0"}}}
-                                       for g in range(gpus)],
-                    "devices": [d for g in range(gpus) for d in gpu_devices(g)],
-                },
-            }
-            for i in range(mappings)
-        ],
-    }, sort_keys=False)
+    return _bench_config(mappings, lambda i: {
+        "sharedCounters": [{"name": f"gpu-{g}-counters", "counters": {**counters(98, "40192Mi", 0, 8),
+                                                                     model: {"value": "0"}}} for g in range(gpus)],
+        "devices": [d for g in range(gpus) for d in gpu_devices(g)],
+    })
 
 
 SHAPES = {"plain": config_text, "partitioned": partitioned_config_text}

@@ -62,6 +62,24 @@ def assert_refused_on_this_cluster(scenario: Scenario, ex: Example, gate: str) -
     assert scenario.slices() == []
 
 
+def start(scenario: Scenario, name: str, instance_type: str, gate: str, first_pod: str, *kinds: str) -> Example | None:
+    """The common opening: a KWOK node of `instance_type`, the example's ConfigMap (valid for 1.37) and the driver.
+    On a cluster with `gate` off, assert the documented behaviour there instead (the config refused naming the
+    gate, nothing published, `first_pod` with the workload's `kinds` Unschedulable) and return None."""
+    ex = scenario.load(name)
+    scenario.node(instance_type.split(".")[0], instance_type)
+    assert_valid_on_137(ex)
+    scenario.apply_config(ex)
+    scenario.start_driver()
+    if CLUSTER.on(gate):
+        return ex
+    assert_refused_on_this_cluster(scenario, ex, gate)
+    scenario.create_all(ex, *kinds)
+    scenario.create(ex.get("Pod", first_pod))
+    scenario.wait_unschedulable(first_pod)  # no devices at all rather than devices without the feature
+    return None
+
+
 def delete_pod(scenario: Scenario, name: str) -> None:
     """Delete a pod at once (no kubelet would confirm a graceful deletion) and wait until it is gone."""
     scenario.rest.delete(object_path("Pod", scenario.namespace, name), {"gracePeriodSeconds": 0})
@@ -77,17 +95,11 @@ def device_of(scenario: Scenario, pod: dict) -> str:
 
 # ---------------------------------------------------------------------------------------------- 09 partitions
 def test_partitions_share_one_gpus_counters(scenario):
-    ex = scenario.load("09-partitions")
-    node = scenario.node("a100", "p4d.24xlarge")
-    assert_valid_on_137(ex)
-    scenario.apply_config(ex)
-    scenario.start_driver()
-    if not CLUSTER.on("DRAPartitionableDevices"):
-        assert_refused_on_this_cluster(scenario, ex, "DRAPartitionableDevices")
-        scenario.create_all(ex, "DeviceClass", "ResourceClaimTemplate")
-        scenario.create(ex.get("Pod", "mig-3g-a"))
-        scenario.wait_unschedulable("mig-3g-a")  # no devices at all rather than 10 independent ones
+    ex = start(scenario, "09-partitions", "p4d.24xlarge", "DRAPartitionableDevices", "mig-3g-a",
+               "DeviceClass", "ResourceClaimTemplate")
+    if ex is None:  # 1.34: refused; not 10 independent devices
         return
+    [node] = scenario.nodes
 
     # 1.35+: the counter set in a slice of its own, the ten devices in another, one pool
     counters, devices = sorted(scenario.wait_slices(2), key=lambda s: "devices" in s["spec"])
@@ -134,16 +146,9 @@ def test_partitions_share_one_gpus_counters(scenario):
 
 # ---------------------------------------------------------------------------------------------- 10 device taints
 def test_device_taints_keep_pods_off_and_evict_them(scenario):
-    ex = scenario.load("10-device-taints")
-    scenario.node("g5", "g5.12xlarge")
-    assert_valid_on_137(ex)
-    scenario.apply_config(ex)
-    scenario.start_driver()
-    if not CLUSTER.on("DRADeviceTaints"):
-        assert_refused_on_this_cluster(scenario, ex, "DRADeviceTaints")
-        scenario.create_all(ex, "DeviceClass", "ResourceClaim")
-        scenario.create(ex.get("Pod", "untolerant"))
-        scenario.wait_unschedulable("untolerant")
+    ex = start(scenario, "10-device-taints", "g5.12xlarge", "DRADeviceTaints", "untolerant",
+               "DeviceClass", "ResourceClaim")
+    if ex is None:  # 1.34: refused; not two untainted devices
         return
 
     [slice_] = scenario.wait_slices(1)
@@ -167,6 +172,7 @@ def test_device_taints_keep_pods_off_and_evict_them(scenario):
     claim = until(lambda: scenario.get("ResourceClaim", "untolerant"),
                   lambda c: not (c.get("status") or {}).get("allocation"), 30, "claim untolerant deallocated")
     assert not claim["status"].get("reservedFor")
+
     def evictions() -> list[tuple[str, str]]:  # events are recorded asynchronously: wait for it
         events = scenario.rest.get(f"/api/v1/namespaces/{scenario.namespace}/events")["items"]
         return [(e["reason"], e.get("reportingComponent")) for e in events
@@ -180,19 +186,11 @@ def test_device_taints_keep_pods_off_and_evict_them(scenario):
     assert is_unschedulable(scenario.get("Pod", "untolerant-2"))
 
 
-
 # ---------------------------------------------------------------------------------------------- 11 shared capacity
 def test_shared_capacity_two_claims_share_one_device(scenario):
-    ex = scenario.load("11-shared-capacity")
-    scenario.node("l40s", "g6e.xlarge")
-    assert_valid_on_137(ex)
-    scenario.apply_config(ex)
-    scenario.start_driver()
-    if not CLUSTER.on("DRAConsumableCapacity"):
-        assert_refused_on_this_cluster(scenario, ex, "DRAConsumableCapacity")
-        scenario.create_all(ex, "DeviceClass", "ResourceClaimTemplate")
-        scenario.create(ex.get("Pod", "share-a"))
-        scenario.wait_unschedulable("share-a")
+    ex = start(scenario, "11-shared-capacity", "g6e.xlarge", "DRAConsumableCapacity", "share-a",
+               "DeviceClass", "ResourceClaimTemplate")
+    if ex is None:  # 1.34: refused; not a device that only one claim can get
         return
 
     [slice_] = scenario.wait_slices(1)
