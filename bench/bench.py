@@ -99,8 +99,9 @@ def log(msg: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ inputs
-def config_text(mappings: int, devices: int, model: str) -> str:
-    """`mappings` node-local mappings, all matching every bench node by instance type, `devices` devices each."""
+def _bench_config(mappings: int, resource_slice) -> str:
+    """`mappings` node-local mappings, all matching every bench node by instance type; mapping i publishes pool
+    `dev<i>` with `resource_slice(i)` (devices, counters)."""
     return yaml.safe_dump({
         "driver": DRIVER,
         "mappings": [
@@ -108,20 +109,56 @@ def config_text(mappings: int, devices: int, model: str) -> str:
                 "name": f"bench-{i}",
                 "nodeSelectorTerms": [{"matchExpressions": [
                     {"key": INSTANCE_TYPE_LABEL, "operator": "In", "values": [INSTANCE_TYPE]}]}],
-                "resourceSlice": {
-                    "pool": {"name": f"dev{i}"},
-                    "devices": [{
-                        "name": f"dev{i}",
-                        "count": devices,
-                        "attributes": {"model": {"string": model}, "mapping": {"int": i},
-                                       "driverVersion": {"version": "1.0.0"}},
-                        "capacity": {"memory": {"value": "16Gi"}},
-                    }],
-                },
+                "resourceSlice": {"pool": {"name": f"dev{i}"}, **resource_slice(i)},
             }
             for i in range(mappings)
         ],
     }, sort_keys=False)
+
+
+def config_text(mappings: int, devices: int, model: str) -> str:
+    """`devices` plain devices per mapping (--shape plain, the default)."""
+    return _bench_config(mappings, lambda i: {"devices": [{
+        "name": f"dev{i}",
+        "count": devices,
+        "attributes": {"model": {"string": model}, "mapping": {"int": i}, "driverVersion": {"version": "1.0.0"}},
+        "capacity": {"memory": {"value": "16Gi"}},
+    }]})
+
+
+#: --shape partitioned: per GPU, a counter set like NVIDIA DynamicMIG's (real-drivers §1.5/§1.8, smaller: an
+#: A100-40GB with 3 profiles instead of 7) and 10 devices consuming it: the whole GPU, 3g.20gb at memory slices 0 and
+#: 4, 1g.5gb at slices 0..6. (profile, multiprocessors, memory, first memory slice, memory slices)
+PARTITIONS = [("7g.40gb", 98, "40192Mi", 0, 8), ("3g.20gb", 42, "19968Mi", 0, 4), ("3g.20gb", 42, "19968Mi", 4, 4)] + [
+    ("1g.5gb", 14, "4864Mi", i, 1) for i in range(7)]
+
+
+def partitioned_config_text(mappings: int, gpus: int, model: str) -> str:
+    """`mappings` node-local mappings matching every bench node, each a pool of `gpus` partitionable GPUs: `gpus`
+    counter sets (multiprocessors, memory, memory-slice-0..7, and a counter named after `model` with value 0, so
+    that a config change also changes the counters-only slice, which carries no attribute) and 10 devices per GPU
+    consuming them. On 1.35+ the renderer publishes per pool one counters slice (<= 8 sets) and the devices in
+    slices of <= 64."""
+    def counters(mp: int, memory: str, first: int, size: int) -> dict:
+        return {"multiprocessors": {"value": str(mp)}, "memory": {"value": memory},
+                **{f"memory-slice-{j}": {"value": "1"} for j in range(first, first + size)}}
+
+    def gpu_devices(g: int) -> list[dict]:
+        return [{
+            "name": f"gpu-{g}" if size == 8 else f"gpu-{g}-{profile.split('.')[0]}-{first}",
+            "attributes": {"model": {"string": model}, "profile": {"string": profile}, "gpu": {"int": g}},
+            "capacity": {"memory": {"value": memory}},
+            "consumesCounters": [{"counterSet": f"gpu-{g}-counters", "counters": counters(mp, memory, first, size)}],
+        } for profile, mp, memory, first, size in PARTITIONS]
+
+    return _bench_config(mappings, lambda i: {
+        "sharedCounters": [{"name": f"gpu-{g}-counters", "counters": {**counters(98, "40192Mi", 0, 8),
+                                                                     model: {"value": "0"}}} for g in range(gpus)],
+        "devices": [d for g in range(gpus) for d in gpu_devices(g)],
+    })
+
+
+SHAPES = {"plain": config_text, "partitioned": partitioned_config_text}
 
 
 def node_body(name: str) -> dict:
@@ -352,8 +389,9 @@ class Bench:
         except ApiException as err:
             if err.status != 409:
                 raise
-        self.config_v1_text = config_text(a.mappings, a.devices, "bench-v1")
-        self.config_v2_text = config_text(a.mappings, a.devices, "bench-v2")
+        shape = SHAPES[a.shape]
+        self.config_v1_text = shape(a.mappings, a.devices, "bench-v1")
+        self.config_v2_text = shape(a.mappings, a.devices, "bench-v2")
         self.config_v1 = parse_and_validate(self.config_v1_text, "bench v1")
         self.config_v2 = parse_and_validate(self.config_v2_text, "bench v2")
 
@@ -364,9 +402,10 @@ class Bench:
         self.bodies_v1 = slice_bodies(self.config_v1, self.nodes)
         self.expected = {b["metadata"]["name"] for b in self.bodies_v1}
         self.slices_per_node = len(self.bodies_v1) // max(1, a.nodes)
-        devices_per_slice = [len(b["spec"]["devices"]) for b in self.bodies_v1]
+        devices_per_slice = [len(b["spec"].get("devices") or []) for b in self.bodies_v1]
         self.result["parameters"].update(
-            nodes=a.nodes, mappings=a.mappings, devices_per_node_per_mapping=a.devices, workers=a.workers,
+            nodes=a.nodes, shape=a.shape, mappings=a.mappings, devices_per_node_per_mapping=a.devices,
+            workers=a.workers,
             resync_period_idle=a.resync_period, resync_period_other_phases=a.run_resync_period,
             add_nodes=a.add_nodes, add_rate=a.add_rate, burst=a.burst, burst_threads=a.burst_threads,
             repeat=a.repeat, profile=a.profile,
@@ -737,7 +776,12 @@ class Bench:
 
 
 def _model(s: dict) -> str | None:
-    return ((s.get("attrs") or {}).get("model") or {}).get("string")
+    """The config's model in a slice's summary: its first device's attribute, or for a counters-only slice
+    (--shape partitioned) the marker counter named after it."""
+    model = ((s.get("attrs") or {}).get("model") or {}).get("string")
+    if model is None and s.get("counters"):
+        model = next((c for c in s["counters"] if c.startswith("bench-v")), None)
+    return model
 
 
 # ------------------------------------------------------------------------------------------------ profile output
@@ -994,6 +1038,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--nodes", type=int, default=1000, help="KWOK nodes present before the config is applied")
     ap.add_argument("--mappings", type=int, default=2, help="mappings, each matching every node (one pool each)")
     ap.add_argument("--devices", type=int, default=8, help="devices per node per mapping")
+    ap.add_argument("--shape", choices=sorted(SHAPES), default="plain",
+                    help="plain: --devices plain devices per mapping; partitioned: --devices partitionable GPUs per "
+                         "mapping, each a counter set and 10 devices consuming it (whole, 2×3g, 7×1g; needs 1.36+)")
     ap.add_argument("--workers", type=int, default=4, help="driver --workers, and the baseline's concurrency")
     ap.add_argument("--resync-period", type=float, default=2.0, help="driver --resync-period in the idle phase")
     ap.add_argument("--run-resync-period", type=float, default=30.0,

@@ -198,4 +198,5 @@ def slim(obj: dict) -> dict:
         "generation": (spec.get("pool") or {}).get("generation", 0),
         "devices": len(devices),
         "attrs": (devices[0].get("attributes") or {}) if devices else {},
+        "counters": sorted((spec.get("sharedCounters") or [{}])[0].get("counters") or {}),
     }

@@ -117,6 +117,13 @@ class Example:
     def config_text(self) -> str:
         return self.config_map["data"]["config.yaml"]
 
+    def variant(self, filename: str) -> str:
+        """The config of another ConfigMap file of the example directory (a second step, such as
+        10-device-taints/config-noexecute.yaml), with this test's names substituted like config.yaml."""
+        config_map = self._load(self.dir / filename)[0]
+        assert config_map["kind"] == "ConfigMap", f"{self.dir}/{filename} must hold the ConfigMap"
+        return config_map["data"]["config.yaml"]
+
 
 def _rename_device_classes(obj: Any, rename: Callable[[str], str]) -> None:
     if isinstance(obj, dict):
@@ -251,6 +258,9 @@ class Scenario:
     # ------------------------------------------------------------------ the driver
     def apply_config(self, example: Example) -> None:
         put_configmap(self.api, self.namespace, example.config_map["metadata"]["name"], example.config_text)
+
+    def apply_config_text(self, text: str, configmap: str = "dra-kwok-configmap") -> None:
+        put_configmap(self.api, self.namespace, configmap, text)
 
     def start_driver(self, configmap: str = "dra-kwok-configmap") -> dict:
         """`dra-kwok run` as a subprocess watching this test's ConfigMap; stopped by `stop_driver` / teardown."""
