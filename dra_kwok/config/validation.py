@@ -52,6 +52,7 @@ from dra_kwok.config.types import (
     NodeSelectorTerm,
     ResourceSliceTemplate,
 )
+from dra_kwok.runtime.duration import parse_duration
 
 __all__ = [
     "FieldError",
@@ -500,8 +501,8 @@ def _check_device_nodes(report: Report, device: DeviceTemplate, path: str, per_d
                     plain.append((kind, j, requirement, bool(templated)))
             if not term.match_expressions and not term.match_fields:
                 _check_term(report, term, term_path)
-            for kind, j, requirement, templated in plain:
-                if templated:  # values checked above; the rest of the requirement as if they were plain
+            for kind, j, requirement, is_templated in plain:
+                if is_templated:  # values checked above; the rest of the requirement as if they were plain
                     requirement = NodeSelectorRequirement(requirement.key, requirement.operator,
                                                           tuple("a" if "{{" in v else v for v in requirement.values))
                 check = _check_requirement if kind == "matchExpressions" else _check_field_requirement
@@ -629,21 +630,12 @@ BINDING_OUTCOMES = ("ready", "fail")
 # The scheduler's default DynamicResources bindingTimeout (pkg/scheduler/apis/config, 1.34-1.37): a pod waits this
 # long in PreBind for its binding conditions; a longer delay is a timeout, not the configured outcome.
 SCHEDULER_BINDING_TIMEOUT = 600.0
-_GO_DURATION = re.compile(r"(?:(?:\d+\.?\d*|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+|\d+\.?\d*|\.\d+")
-_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 def binding_delay_seconds(text: str | None) -> float:
     """``bindingSimulation.delay`` in seconds (absent: 0); ValueError when it is no Go duration (``3s``, ``1m30s``,
     ``500ms``) or plain number of seconds."""
-    if text is None:
-        return 0.0
-    s = text.strip()
-    if not _GO_DURATION.fullmatch(s):
-        raise ValueError(f"{text!r} is not a duration")
-    if re.fullmatch(r"\d+\.?\d*|\.\d+", s):
-        return float(s)
-    return sum(float(n) * _DURATION_UNITS[u] for n, u in re.findall(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)", s))
+    return 0.0 if text is None else parse_duration(text)
 
 
 def _check_binding_simulation(report: Report, mapping: Mapping, path: str) -> None:
@@ -697,11 +689,11 @@ def _check_pools(report: Report, config: Config) -> None:
                              f"mappings[{members[0]}]; give each cluster-wide pool its own name (or merge the "
                              "mappings)")
             continue
-        for key, field_name in (("partition_type_attribute", "partitionTypeAttribute"),
-                                ("skip_node_operations", "skipNodeOperations")):
-            first = getattr(config.mappings[members[0]].resource_slice, key)
+        for attr, field_name in (("partition_type_attribute", "partitionTypeAttribute"),
+                                 ("skip_node_operations", "skipNodeOperations")):
+            first = getattr(config.mappings[members[0]].resource_slice, attr)
             for i in members[1:]:
-                if getattr(config.mappings[i].resource_slice, key) != first:
+                if getattr(config.mappings[i].resource_slice, attr) != first:
                     report.error(f"mappings[{i}].resourceSlice.{field_name}", f"differs from mappings[{members[0]}], "
                                  f"which publishes the same pool {pool!r} (its slices carry one value); set the "
                                  "same in every mapping of the pool")

@@ -407,7 +407,7 @@ class ResourceSliceController:
                     if have is not None and same_spec(body, have):
                         kept = body
                 slices.append(kept)
-            same = all(a is b for a, b in zip(slices, pool.slices))
+            same = all(a is b for a, b in zip(slices, pool.slices, strict=True))
             out.append(pool if same else replace(pool, slices=tuple(slices)))
         return out
 

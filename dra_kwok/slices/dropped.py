@@ -55,7 +55,7 @@ def _walk(sent: Any, got: Any, path: str, is_map: bool, out: set[str]) -> None:
             else:
                 _walk(value, kept, sub, not is_map and key in _MAPS, out)
     elif type(sent) is list and type(got) is list:
-        for item, kept in zip(sent, got):
+        for item, kept in zip(sent, got, strict=False):  # the server may return fewer
             _walk(item, kept, f"{path}[]", False, out)
 
 
@@ -94,7 +94,7 @@ def _strip(value: Any, segments: tuple[tuple[str, str], ...]) -> Any:
     child = value[name]
     if kind == "[]" and type(child) is list:
         items = [_strip(item, rest) for item in child]
-        new: Any = child if all(a is b for a, b in zip(items, child)) else items
+        new: Any = child if all(a is b for a, b in zip(items, child, strict=True)) else items
     elif kind == "{}" and type(child) is dict:
         entries = {k: _strip(v, rest) for k, v in child.items()}
         new = child if all(entries[k] is v for k, v in child.items()) else entries

@@ -589,8 +589,9 @@ def _skip_node_operations(report: Report, operations: Any) -> None:
 def _partition_type_attribute(report: Report, spec: dict[str, Any]) -> None:
     path = "spec.partitionTypeAttribute"
     name = spec["partitionTypeAttribute"]
-    devices = spec.get("devices") if isinstance(spec.get("devices"), list) else []
-    consumers = [(i, d) for i, d in enumerate(devices) if isinstance(d, dict) and d.get("consumesCounters")]
+    devices = spec.get("devices")
+    consumers = [(i, d) for i, d in enumerate(devices if isinstance(devices, list) else [])
+                 if isinstance(d, dict) and d.get("consumesCounters")]
     if not consumers:
         report.error(path, f"Invalid value: {name!r}: may only be set on a slice which declares devices that consume "
                      "counters")
@@ -601,7 +602,8 @@ def _partition_type_attribute(report: Report, spec: dict[str, Any]) -> None:
     driver = spec.get("driver")
     bare = name[len(driver) + 1:] if isinstance(driver, str) and name.startswith(f"{driver}/") else ""
     for i, device in consumers:
-        attributes = device.get("attributes") if isinstance(device.get("attributes"), dict) else {}
+        found = device.get("attributes")
+        attributes: dict[str, Any] = found if isinstance(found, dict) else {}
         attribute = attributes.get(name, attributes.get(bare) if bare else None)
         attribute_path = f"spec.devices[{i}].attributes[{name}]"
         if attribute is None:
