@@ -340,7 +340,7 @@ def test_unknown_field_is_named_with_a_suggestion() -> None:
 
 def test_unknown_field_without_a_close_match_lists_the_allowed_ones() -> None:
     errors = invalid(RAW.replace("    resourceSlice:", "    zzz: 1\n    resourceSlice:"))
-    assert errors == ["mappings[0].zzz: unknown field; allowed here: name, nodeSelectorTerms, resourceSlice"]
+    assert errors == ["mappings[0].zzz: unknown field; allowed here: bindingSimulation, name, nodeSelectorTerms, resourceSlice"]
 
 
 def test_unknown_field_positions() -> None:
