@@ -422,6 +422,25 @@ def _check_mapping(report: Report, config: Config, mapping: Mapping, path: str) 
 
     for i, device in enumerate(template.devices):
         _check_device(report, device, f"{slice_path}.devices[{i}]", cluster_wide, config.slice_driver(mapping))
+    if template.profile is not None:
+        _check_profile_placement(report, mapping, slice_path)
+
+
+def _check_profile_placement(report: Report, mapping: Mapping, slice_path: str) -> None:
+    """Where a profile may go (its parameters are checked against the profile by :func:`dra_kwok.accept.validate`):
+    a node-local pool, laid out by the profile, under one driver name."""
+    template = mapping.resource_slice
+    profile = template.profile or {}
+    if template.cluster_wide:
+        report.error(f"{slice_path}.profile", "a profile publishes one node's devices, as the real driver does (a "
+                     "pool per node); remove allNodes/nodeSelector, or write the devices by hand")
+    if template.pool.resource_slice_count is not None:
+        report.error(f"{slice_path}.pool.resourceSliceCount", "the profile lays out its slices as the real driver "
+                     "does; remove resourceSliceCount")
+    own = profile.get("driver")
+    if template.driver is not None and own is not None and own != template.driver:
+        report.error(f"{slice_path}.profile.driver", f"{own!r} differs from resourceSlice.driver "
+                     f"{template.driver!r}; set the driver name in one place")
 
 
 def _check_pools(report: Report, config: Config) -> None:
@@ -440,6 +459,12 @@ def _check_pools(report: Report, config: Config) -> None:
                              f"mappings[{members[0]}]; give each cluster-wide pool its own name (or merge the "
                              "mappings)")
             continue
+        profiled = [i for i in members if config.mappings[i].resource_slice.profile is not None]
+        if profiled:
+            for i in members:
+                if i not in profiled and config.mappings[i].resource_slice.pool.resource_slice_count is not None:
+                    report.error(f"mappings[{i}].resourceSlice.pool.resourceSliceCount", f"pool {pool!r} is laid "
+                                 f"out by the profile of mappings[{profiled[0]}]; remove resourceSliceCount")
         counts = {
             i: config.mappings[i].resource_slice.pool.resource_slice_count
             for i in members
