@@ -460,6 +460,10 @@ def _check_pools(report: Report, config: Config) -> None:
                              "mappings)")
             continue
         profiled = [i for i in members if config.mappings[i].resource_slice.profile is not None]
+        for i in profiled[1:]:
+            report.error(f"mappings[{i}].resourceSlice.pool.name", f"mappings[{profiled[0]}] also publishes a profile "
+                         f"into pool {pool!r} of driver {driver!r}; a node matching both would get each device twice "
+                         "(mappings sharing driver and pool name form one pool per node): give each its own pool name")
         if profiled:
             for i in members:
                 if i not in profiled and config.mappings[i].resource_slice.pool.resource_slice_count is not None:

@@ -198,3 +198,13 @@ def test_render_of_every_profile_with_defaults_is_valid_on_137() -> None:
         assert [{k: v for k, v in s["spec"].items() if k in ("devices", "sharedCounters")} for s in pool.slices] \
             == expected, name
         assert pool.driver == profile.default_driver
+
+
+def test_two_profiles_in_one_pool_are_refused_once_with_the_fix() -> None:
+    config = cfg(mapping("a", "pool: {name: cpus}\nprofile: {name: cpu}"),
+                 mapping("b", "pool: {name: cpus}\nprofile: {name: cpu, sockets: 1}"))
+    assert errors(config) == {
+        "mappings[1].resourceSlice.pool.name": "mappings[0] also publishes a profile into pool 'cpus' of driver "
+                                               "'dra.cpu'; a node matching both would get each device twice (mappings "
+                                               "sharing driver and pool name form one pool per node): give each its "
+                                               "own pool name"}
