@@ -99,8 +99,25 @@ def log(msg: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ inputs
-def config_text(mappings: int, devices: int, model: str) -> str:
-    """`mappings` node-local mappings, all matching every bench node by instance type, `devices` devices each."""
+#: --shape h100-dynamic-mig: each mapping publishes the nvidia-gpu profile, 8 x H100 in DynamicMIG (per node and
+#: mapping on 1.35+: 9 slices, 208 devices, 8 counter sets). The config change switches the driver's consumable
+#: shares on (allowMultipleAllocations + a request policy on every device), which rewrites the 8 device slices and
+#: leaves the counters slice as it is.
+PROFILE_SHAPES = {"h100-dynamic-mig": {"name": "nvidia-gpu", "model": "H100-80GB", "count": 8, "mode": "dynamic-mig"}}
+PROFILE_CHANGE = {"bench-v1": "disabled", "bench-v2": "unlimited"}
+
+
+def config_text(mappings: int, devices: int, model: str, shape: str = "devices") -> str:
+    """`mappings` node-local mappings, all matching every bench node by instance type, `devices` devices each (or,
+    for a profile shape, that profile each, published under the bench's driver name)."""
+    if shape in PROFILE_SHAPES:
+        return yaml.safe_dump({"driver": DRIVER, "mappings": [
+            {"name": f"bench-{i}",
+             "nodeSelectorTerms": [{"matchExpressions": [
+                 {"key": INSTANCE_TYPE_LABEL, "operator": "In", "values": [INSTANCE_TYPE]}]}],
+             "resourceSlice": {"driver": DRIVER, "pool": {"name": f"dev{i}"},
+                               "profile": {**PROFILE_SHAPES[shape], "consumableShares": PROFILE_CHANGE[model]}}}
+            for i in range(mappings)]}, sort_keys=False)
     return yaml.safe_dump({
         "driver": DRIVER,
         "mappings": [
@@ -352,8 +369,11 @@ class Bench:
         except ApiException as err:
             if err.status != 409:
                 raise
-        self.config_v1_text = config_text(a.mappings, a.devices, "bench-v1")
-        self.config_v2_text = config_text(a.mappings, a.devices, "bench-v2")
+        self.config_v1_text = config_text(a.mappings, a.devices, "bench-v1", a.shape)
+        self.config_v2_text = config_text(a.mappings, a.devices, "bench-v2", a.shape)
+        # what the change phase waits for: the slices whose body changes (all of them, but a profile's counters)
+        self.is_v2 = ((lambda s: bool(s.get("multi"))) if a.shape in PROFILE_SHAPES
+                      else (lambda s: _model(s) == "bench-v2"))
         self.config_v1 = parse_and_validate(self.config_v1_text, "bench v1")
         self.config_v2 = parse_and_validate(self.config_v2_text, "bench v2")
 
@@ -363,13 +383,16 @@ class Bench:
         log(f"created {a.nodes} nodes in {time.monotonic() - t0:.1f}s")
         self.bodies_v1 = slice_bodies(self.config_v1, self.nodes)
         self.expected = {b["metadata"]["name"] for b in self.bodies_v1}
+        v1_specs = {b["metadata"]["name"]: b["spec"] for b in self.bodies_v1}
+        self.changed = {b["metadata"]["name"] for b in slice_bodies(self.config_v2, self.nodes)
+                        if b["spec"] != v1_specs[b["metadata"]["name"]]}
         self.slices_per_node = len(self.bodies_v1) // max(1, a.nodes)
         devices_per_slice = [len(b["spec"]["devices"]) for b in self.bodies_v1]
         self.result["parameters"].update(
             nodes=a.nodes, mappings=a.mappings, devices_per_node_per_mapping=a.devices, workers=a.workers,
             resync_period_idle=a.resync_period, resync_period_other_phases=a.run_resync_period,
             add_nodes=a.add_nodes, add_rate=a.add_rate, burst=a.burst, burst_threads=a.burst_threads,
-            repeat=a.repeat, profile=a.profile,
+            repeat=a.repeat, profile=a.profile, shape=a.shape, changed_slices=len(self.changed),
             slices=len(self.bodies_v1), slices_per_node=self.slices_per_node,
             devices_per_slice=max(devices_per_slice) if devices_per_slice else 0,
             slice_body_bytes=len(json.dumps(self.bodies_v1[0])) if self.bodies_v1 else 0,
@@ -416,9 +439,11 @@ class Bench:
             raise RuntimeError(f"baseline: {len(rvs)} slices stored, {len(self.expected)} expected")
         updates = []
         for body in slice_bodies(self.config_v2, self.nodes):
+            if body["metadata"]["name"] not in self.changed:
+                continue
             body["metadata"]["resourceVersion"] = rvs[body["metadata"]["name"]]
             updates.append((f"{SLICES_PATH}/{body['metadata']['name']}", body))
-        tracker = self.watcher.track(Tracker(self.expected, lambda s: _model(s) == "bench-v2"))
+        tracker = self.watcher.track(Tracker(self.changed, self.is_v2))
         lat0 = self._latency()
         meter = self._meter()
         t0 = time.monotonic()
@@ -468,7 +493,7 @@ class Bench:
 
     def change(self, d: Driver) -> dict:
         """Edit one attribute in every mapping and time until every slice is seen carrying it."""
-        tracker = self.watcher.track(Tracker(self.expected, lambda s: _model(s) == "bench-v2"))
+        tracker = self.watcher.track(Tracker(self.changed, self.is_v2))
         out = self._apply_config(d, self.config_v2_text, tracker, "PUT", "change")
         out["generations_after"] = gens = sorted({s["generation"] for s in list(self.watcher.objects.values())})
         log(f"change: {out['seconds']:.2f}s (first {out['first_slice_seconds']}s, half {out['half_seconds']}s), "
@@ -945,7 +970,9 @@ def table(r: dict) -> str:
             f"Versions: dra-kwok {v['dra_kwok']} ({v.get('git', '?')}), kube-apiserver "
             f"{v['kube_apiserver']}, etcd {v.get('etcd', '?')}, kubernetes client {v['kubernetes_client']}, "
             f"Python {v['python']}. {r['date']}. {p['workers']} workers / baseline threads; {p['devices_per_slice']} devices "
-            f"per slice; driver resync {p['resync_period_other_phases']:g} s outside the idle phase."]
+            f"per slice; driver resync {p['resync_period_other_phases']:g} s outside the idle phase."
+            + (f" Shape {p['shape']}: {p['slices_per_node']} slices per node, {p.get('changed_slices')} slices "
+               "changed by the config change." if p.get("shape", "devices") != "devices" else "")]
     if len(r.get("driver_sources_sha256") or []) > 1:
         out.append(f"**Warning: dra_kwok's sources changed during this run** (digests "
                    f"{', '.join(r['driver_sources_sha256'])}): the rounds did not all run the same driver.")
@@ -1007,6 +1034,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="rounds of (baseline, converge, change); ratios are the median of the per-round ratios")
     ap.add_argument("--profile", action="store_true",
                     help="at the end, converge and change again with the driver under cProfile; print top 25")
+    ap.add_argument("--shape", choices=["devices", *PROFILE_SHAPES], default="devices",
+                    help="devices: --devices hand-written devices per mapping; h100-dynamic-mig: the nvidia-gpu "
+                         "profile per mapping, 8 x H100 DynamicMIG (9 slices, 208 devices per node and mapping)")
     ap.add_argument("--namespace", default="karpenter")
     ap.add_argument("--configmap", default="dra-kwok-configmap")
     ap.add_argument("--results", default=str(HERE / "results"), help="directory for the JSON (and profile) output")

@@ -198,4 +198,5 @@ def slim(obj: dict) -> dict:
         "generation": (spec.get("pool") or {}).get("generation", 0),
         "devices": len(devices),
         "attrs": (devices[0].get("attributes") or {}) if devices else {},
+        "multi": bool(devices[0].get("allowMultipleAllocations")) if devices else False,  # profile shape's change
     }

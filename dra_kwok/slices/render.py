@@ -74,6 +74,7 @@ config renders valid slices for every node (a property test proves it).
 from __future__ import annotations
 
 import copy
+import functools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -203,11 +204,18 @@ def _sanitize(text: str) -> str:
 
 def slice_object_name(driver: str, pool: str, template_pool_name: str, node_name: str | None, index: int) -> str:
     """The deterministic ``metadata.name`` of slice ``index`` of a pool (see the module docstring)."""
-    digest = short_hash(f"{driver}\0{pool}")
+    digest, sanitized = _name_parts(driver, pool, template_pool_name, node_name)
     suffix = f"-{digest}-{index}"
-    base = _sanitize(template_pool_name if node_name is None else f"{node_name}-{template_pool_name}") or "slice"
-    base = base[: MAX_NAME_LENGTH - len(suffix)].rstrip("-") or "slice"
+    base = sanitized[: MAX_NAME_LENGTH - len(suffix)].rstrip("-") or "slice"
     return base + suffix
+
+
+@functools.lru_cache(maxsize=1024)
+def _name_parts(driver: str, pool: str, template_pool_name: str, node_name: str | None) -> tuple[str, str]:
+    """(digest, sanitized base) of a pool's slice names: computed once for the pool's slices (a DynamicMIG node
+    has 9), not once per slice."""
+    base = _sanitize(template_pool_name if node_name is None else f"{node_name}-{template_pool_name}") or "slice"
+    return short_hash(f"{driver}\0{pool}"), base
 
 
 # ------------------------------------------------------------------------------------------------------
