@@ -101,8 +101,9 @@ def log(msg: str) -> None:
 # ------------------------------------------------------------------------------------------------ inputs
 #: --shape h100-dynamic-mig: each mapping publishes the nvidia-gpu profile, 8 x H100 in DynamicMIG (per node and
 #: mapping on 1.35+: 9 slices, 208 devices, 8 counter sets). The config change switches the driver's consumable
-#: shares on (allowMultipleAllocations + a request policy on every device), which rewrites the 8 device slices and
-#: leaves the counters slice as it is.
+#: shares on (allowMultipleAllocations + a request policy on every device): the 8 device slices change, and the
+#: counters slice is rewritten only for the pool's new generation (the DRA contract: every slice of a pool carries
+#: it), so the baseline's PUTs bump spec.pool.generation too, and every slice is written on both sides.
 PROFILE_SHAPES = {"h100-dynamic-mig": {"name": "nvidia-gpu", "model": "H100-80GB", "count": 8, "mode": "dynamic-mig"}}
 PROFILE_CHANGE = {"bench-v1": "disabled", "bench-v2": "unlimited"}
 
@@ -371,8 +372,8 @@ class Bench:
                 raise
         self.config_v1_text = config_text(a.mappings, a.devices, "bench-v1", a.shape)
         self.config_v2_text = config_text(a.mappings, a.devices, "bench-v2", a.shape)
-        # what the change phase waits for: the slices whose body changes (all of them, but a profile's counters)
-        self.is_v2 = ((lambda s: bool(s.get("multi"))) if a.shape in PROFILE_SHAPES
+        # the change phase waits for every slice rewritten: a profile's counters slice is (only its generation)
+        self.is_v2 = ((lambda s: s["devices"] == 0 or bool(s.get("multi"))) if a.shape in PROFILE_SHAPES
                       else (lambda s: _model(s) == "bench-v2"))
         self.config_v1 = parse_and_validate(self.config_v1_text, "bench v1")
         self.config_v2 = parse_and_validate(self.config_v2_text, "bench v2")
@@ -383,16 +384,13 @@ class Bench:
         log(f"created {a.nodes} nodes in {time.monotonic() - t0:.1f}s")
         self.bodies_v1 = slice_bodies(self.config_v1, self.nodes)
         self.expected = {b["metadata"]["name"] for b in self.bodies_v1}
-        v1_specs = {b["metadata"]["name"]: b["spec"] for b in self.bodies_v1}
-        self.changed = {b["metadata"]["name"] for b in slice_bodies(self.config_v2, self.nodes)
-                        if b["spec"] != v1_specs[b["metadata"]["name"]]}
         self.slices_per_node = len(self.bodies_v1) // max(1, a.nodes)
-        devices_per_slice = [len(b["spec"]["devices"]) for b in self.bodies_v1]
+        devices_per_slice = [len(b["spec"].get("devices") or ()) for b in self.bodies_v1]
         self.result["parameters"].update(
             nodes=a.nodes, mappings=a.mappings, devices_per_node_per_mapping=a.devices, workers=a.workers,
             resync_period_idle=a.resync_period, resync_period_other_phases=a.run_resync_period,
             add_nodes=a.add_nodes, add_rate=a.add_rate, burst=a.burst, burst_threads=a.burst_threads,
-            repeat=a.repeat, profile=a.profile, shape=a.shape, changed_slices=len(self.changed),
+            repeat=a.repeat, profile=a.profile, shape=a.shape,
             slices=len(self.bodies_v1), slices_per_node=self.slices_per_node,
             devices_per_slice=max(devices_per_slice) if devices_per_slice else 0,
             slice_body_bytes=len(json.dumps(self.bodies_v1[0])) if self.bodies_v1 else 0,
@@ -439,11 +437,11 @@ class Bench:
             raise RuntimeError(f"baseline: {len(rvs)} slices stored, {len(self.expected)} expected")
         updates = []
         for body in slice_bodies(self.config_v2, self.nodes):
-            if body["metadata"]["name"] not in self.changed:
-                continue
+            if self.args.shape in PROFILE_SHAPES:  # as the driver does: the pool's new generation on every slice
+                body["spec"]["pool"]["generation"] = 1
             body["metadata"]["resourceVersion"] = rvs[body["metadata"]["name"]]
             updates.append((f"{SLICES_PATH}/{body['metadata']['name']}", body))
-        tracker = self.watcher.track(Tracker(self.changed, self.is_v2))
+        tracker = self.watcher.track(Tracker(self.expected, self.is_v2))
         lat0 = self._latency()
         meter = self._meter()
         t0 = time.monotonic()
@@ -493,7 +491,7 @@ class Bench:
 
     def change(self, d: Driver) -> dict:
         """Edit one attribute in every mapping and time until every slice is seen carrying it."""
-        tracker = self.watcher.track(Tracker(self.changed, self.is_v2))
+        tracker = self.watcher.track(Tracker(self.expected, self.is_v2))
         out = self._apply_config(d, self.config_v2_text, tracker, "PUT", "change")
         out["generations_after"] = gens = sorted({s["generation"] for s in list(self.watcher.objects.values())})
         log(f"change: {out['seconds']:.2f}s (first {out['first_slice_seconds']}s, half {out['half_seconds']}s), "
@@ -971,8 +969,9 @@ def table(r: dict) -> str:
             f"{v['kube_apiserver']}, etcd {v.get('etcd', '?')}, kubernetes client {v['kubernetes_client']}, "
             f"Python {v['python']}. {r['date']}. {p['workers']} workers / baseline threads; {p['devices_per_slice']} devices "
             f"per slice; driver resync {p['resync_period_other_phases']:g} s outside the idle phase."
-            + (f" Shape {p['shape']}: {p['slices_per_node']} slices per node, {p.get('changed_slices')} slices "
-               "changed by the config change." if p.get("shape", "devices") != "devices" else "")]
+            + (f" Shape {p['shape']}: {p['slices_per_node']} slices per node; the config change turns consumable "
+               "shares on (every slice rewritten: the devices, and the counters slice for the pool's generation)."
+               if p.get("shape", "devices") != "devices" else "")]
     if len(r.get("driver_sources_sha256") or []) > 1:
         out.append(f"**Warning: dra_kwok's sources changed during this run** (digests "
                    f"{', '.join(r['driver_sources_sha256'])}): the rounds did not all run the same driver.")

@@ -39,6 +39,19 @@ def _refused_for_this_cluster(scenario, gate: str, node: str) -> None:
     assert scenario.slices(node=node) == []
 
 
+def _started(scenario, name: str, suffix: str, instance_type: str, gate: str | None = None):
+    """Apply example `name` for one KWOK node of `instance_type` and start dra-kwok: (example, node), or None where
+    the cluster lacks `gate` (then the refusal was asserted)."""
+    ex = scenario.load(name)
+    node = scenario.node(suffix, instance_type)
+    scenario.apply_config(ex)
+    if gate is not None and not CLUSTER.on(gate):
+        _refused_for_this_cluster(scenario, gate, node)
+        return None
+    scenario.start_driver()
+    return ex, node
+
+
 def test_nvidia_gpu_claim_on_product_name(scenario):
     ex = scenario.load("20-nvidia-gpu")
     h100 = scenario.node("h100", "p5.48xlarge")
@@ -65,13 +78,10 @@ def test_nvidia_gpu_claim_on_product_name(scenario):
 
 
 def test_mig_claim_blocks_the_full_gpu(scenario):
-    ex = scenario.load("21-nvidia-mig")
-    node = scenario.node("h100", "p5.4xlarge")
-    scenario.apply_config(ex)
-    if not CLUSTER.on("DRAPartitionableDevices"):  # 1.34/1.35 defaults: counters would be dropped
-        _refused_for_this_cluster(scenario, "DRAPartitionableDevices", node)
+    started = _started(scenario, "21-nvidia-mig", "h100", "p5.4xlarge", "DRAPartitionableDevices")
+    if started is None:  # 1.34/1.35 defaults: the counters would be dropped
         return
-    scenario.start_driver()
+    ex, node = started
     slices = scenario.wait_slices(2, node=node)  # 1.35+: the counters slice, then GPU 0's 26 devices (§1.6)
     assert [[c["name"] for c in s["spec"].get("sharedCounters") or []] for s in slices] == [["gpu-0-counter-set"], []]
     published = published_devices(slices)
@@ -92,13 +102,10 @@ def test_mig_claim_blocks_the_full_gpu(scenario):
 
 
 def test_cpu_claims_consume_capacity(scenario):
-    ex = scenario.load("22-cpu")
-    node = scenario.node("cpu", "c7i.32xlarge")
-    scenario.apply_config(ex)
-    if not CLUSTER.on("DRAConsumableCapacity"):  # 1.34/1.35 defaults: allowMultipleAllocations would be dropped
-        _refused_for_this_cluster(scenario, "DRAConsumableCapacity", node)
+    started = _started(scenario, "22-cpu", "cpu", "c7i.32xlarge", "DRAConsumableCapacity")
+    if started is None:  # 1.34/1.35 defaults: allowMultipleAllocations would be dropped
         return
-    scenario.start_driver()
+    ex, node = started
     [cpu_slice] = scenario.wait_slices(1, node=node)
     devices = {d["name"]: d for d in cpu_slice["spec"]["devices"]}
     assert {n: d["capacity"]["dra.cpu/cpu"]["value"] for n, d in devices.items()} == {
@@ -121,10 +128,9 @@ def test_cpu_claims_consume_capacity(scenario):
 
 
 def test_nic_claim_on_rdma(scenario):
-    ex = scenario.load("23-nic")
-    node = scenario.node("nics", "BM.GPU.H100.8")
-    scenario.apply_config(ex)
-    scenario.start_driver()
+    started = _started(scenario, "23-nic", "nics", "BM.GPU.H100.8")  # attributes only: every version
+    assert started is not None
+    ex, node = started
     [nic_slice] = scenario.wait_slices(1, node=node)
     published = published_devices([nic_slice])
     assert [dev for _, _, dev in published] == ["pci-0000-1a-00-0", "pci-0000-3c-00-0", "pci-0000-9a-00-0",
