@@ -158,7 +158,22 @@ def partitioned_config_text(mappings: int, gpus: int, model: str) -> str:
     })
 
 
-SHAPES = {"plain": config_text, "partitioned": partitioned_config_text}
+#: --shape h100-dynamic-mig: each mapping publishes the nvidia-gpu profile, 8 x H100 in DynamicMIG (per node and
+#: mapping on 1.35+: 9 slices, 208 devices, 8 counter sets). The config change switches the driver's consumable
+#: shares on (allowMultipleAllocations + a request policy on every device): the 8 device slices change, and the
+#: counters slice is rewritten only for the pool's new generation (the DRA contract: every slice of a pool carries
+#: it), so the baseline's PUTs bump spec.pool.generation too, and every slice is written on both sides.
+PROFILE_SHAPES = {"h100-dynamic-mig": {"name": "nvidia-gpu", "model": "H100-80GB", "count": 8, "mode": "dynamic-mig"}}
+PROFILE_CHANGE = {"bench-v1": "disabled", "bench-v2": "unlimited"}
+
+
+def profile_config_text(mappings: int, devices: int, model: str, shape: str = "h100-dynamic-mig") -> str:
+    """A built-in profile per mapping, under the bench's driver name (`devices` unused: the profile lays them out)."""
+    return _bench_config(mappings, lambda i: {
+        "driver": DRIVER, "profile": {**PROFILE_SHAPES[shape], "consumableShares": PROFILE_CHANGE[model]}})
+
+
+SHAPES = {"plain": config_text, "partitioned": partitioned_config_text, "h100-dynamic-mig": profile_config_text}
 
 
 def node_body(name: str) -> dict:
@@ -392,6 +407,9 @@ class Bench:
         shape = SHAPES[a.shape]
         self.config_v1_text = shape(a.mappings, a.devices, "bench-v1")
         self.config_v2_text = shape(a.mappings, a.devices, "bench-v2")
+        # the change phase waits for every slice rewritten: a profile's counters slice is (only its generation)
+        self.is_v2 = ((lambda s: s["devices"] == 0 or bool(s.get("multi"))) if a.shape in PROFILE_SHAPES
+                      else (lambda s: _model(s) == "bench-v2"))
         self.config_v1 = parse_and_validate(self.config_v1_text, "bench v1")
         self.config_v2 = parse_and_validate(self.config_v2_text, "bench v2")
 
@@ -402,7 +420,7 @@ class Bench:
         self.bodies_v1 = slice_bodies(self.config_v1, self.nodes)
         self.expected = {b["metadata"]["name"] for b in self.bodies_v1}
         self.slices_per_node = len(self.bodies_v1) // max(1, a.nodes)
-        devices_per_slice = [len(b["spec"].get("devices") or []) for b in self.bodies_v1]
+        devices_per_slice = [len(b["spec"].get("devices") or ()) for b in self.bodies_v1]
         self.result["parameters"].update(
             nodes=a.nodes, shape=a.shape, mappings=a.mappings, devices_per_node_per_mapping=a.devices,
             workers=a.workers,
@@ -455,9 +473,11 @@ class Bench:
             raise RuntimeError(f"baseline: {len(rvs)} slices stored, {len(self.expected)} expected")
         updates = []
         for body in slice_bodies(self.config_v2, self.nodes):
+            if self.args.shape in PROFILE_SHAPES:  # as the driver does: the pool's new generation on every slice
+                body["spec"]["pool"]["generation"] = 1
             body["metadata"]["resourceVersion"] = rvs[body["metadata"]["name"]]
             updates.append((f"{SLICES_PATH}/{body['metadata']['name']}", body))
-        tracker = self.watcher.track(Tracker(self.expected, lambda s: _model(s) == "bench-v2"))
+        tracker = self.watcher.track(Tracker(self.expected, self.is_v2))
         lat0 = self._latency()
         meter = self._meter()
         t0 = time.monotonic()
@@ -507,7 +527,7 @@ class Bench:
 
     def change(self, d: Driver) -> dict:
         """Edit one attribute in every mapping and time until every slice is seen carrying it."""
-        tracker = self.watcher.track(Tracker(self.expected, lambda s: _model(s) == "bench-v2"))
+        tracker = self.watcher.track(Tracker(self.expected, self.is_v2))
         out = self._apply_config(d, self.config_v2_text, tracker, "PUT", "change")
         out["generations_after"] = gens = sorted({s["generation"] for s in list(self.watcher.objects.values())})
         log(f"change: {out['seconds']:.2f}s (first {out['first_slice_seconds']}s, half {out['half_seconds']}s), "
@@ -989,7 +1009,10 @@ def table(r: dict) -> str:
             f"Versions: dra-kwok {v['dra_kwok']} ({v.get('git', '?')}), kube-apiserver "
             f"{v['kube_apiserver']}, etcd {v.get('etcd', '?')}, kubernetes client {v['kubernetes_client']}, "
             f"Python {v['python']}. {r['date']}. {p['workers']} workers / baseline threads; {p['devices_per_slice']} devices "
-            f"per slice; driver resync {p['resync_period_other_phases']:g} s outside the idle phase."]
+            f"per slice; driver resync {p['resync_period_other_phases']:g} s outside the idle phase."
+            + (f" Shape {p['shape']}: {p['slices_per_node']} slices per node; the config change turns consumable "
+               "shares on (every slice rewritten: the devices, and the counters slice for the pool's generation)."
+               if p.get("shape") in PROFILE_SHAPES else "")]
     if len(r.get("driver_sources_sha256") or []) > 1:
         out.append(f"**Warning: dra_kwok's sources changed during this run** (digests "
                    f"{', '.join(r['driver_sources_sha256'])}): the rounds did not all run the same driver.")
@@ -1040,7 +1063,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--devices", type=int, default=8, help="devices per node per mapping")
     ap.add_argument("--shape", choices=sorted(SHAPES), default="plain",
                     help="plain: --devices plain devices per mapping; partitioned: --devices partitionable GPUs per "
-                         "mapping, each a counter set and 10 devices consuming it (whole, 2×3g, 7×1g; needs 1.36+)")
+                         "mapping, each a counter set and 10 devices consuming it (whole, 2×3g, 7×1g; needs 1.36+); "
+                         "h100-dynamic-mig: the nvidia-gpu profile per mapping, 8 x H100 DynamicMIG (9 slices, 208 "
+                         "devices per node and mapping)")
     ap.add_argument("--workers", type=int, default=4, help="driver --workers, and the baseline's concurrency")
     ap.add_argument("--resync-period", type=float, default=2.0, help="driver --resync-period in the idle phase")
     ap.add_argument("--run-resync-period", type=float, default=30.0,

@@ -199,4 +199,5 @@ def slim(obj: dict) -> dict:
         "devices": len(devices),
         "attrs": (devices[0].get("attributes") or {}) if devices else {},
         "counters": sorted((spec.get("sharedCounters") or [{}])[0].get("counters") or {}),
+        "multi": bool(devices[0].get("allowMultipleAllocations")) if devices else False,  # profile shape's change
     }

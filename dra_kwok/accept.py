@@ -21,7 +21,9 @@ from dra_kwok.config import validate as config_rules
 from dra_kwok.config.formats import ASSUMED_NODE_NAME_LENGTH
 from dra_kwok.config.loader import gc_paused
 from dra_kwok.slices.nodes import NodeInfo
-from dra_kwok.slices.render import render_all_groups
+from dra_kwok.slices.profiles import check_pool
+from dra_kwok.slices.profiles.mapping import profile_problems
+from dra_kwok.slices.render import Pool, render_all_groups
 from dra_kwok.slices.rules import DEFAULT, Version, validate_slice
 
 __all__ = ["Rejected", "accept", "validate"]
@@ -42,6 +44,13 @@ def _rendered_problems(config: Config, version: Version = DEFAULT) -> list[Field
     indexes = {id(m): i for i, m in enumerate(config.mappings)}
     for mapping, pool in render_all_groups(config, _EXAMPLE_NODE, version):
         path = f"mappings[{indexes[id(mapping)]}].resourceSlice"
+        profiled = [m for m in config.mappings if m.resource_slice.profile is not None
+                    and not m.resource_slice.cluster_wide and config.slice_driver(m) == pool.driver
+                    and m.resource_slice.pool.name == mapping.resource_slice.pool.name]
+        if profiled:  # a profile's slices: the same problem on 208 devices is said once, with the count
+            path = f"mappings[{indexes[id(profiled[0])]}].resourceSlice.profile"
+            out += _profile_pool_problems(pool, path, version)
+            continue
         for body in pool.slices:
             for problem in errors_only(validate_slice(body, version)):
                 out.append(FieldError(path, f"the rendered ResourceSlice would be rejected by a Kubernetes {version} "
@@ -49,11 +58,27 @@ def _rendered_problems(config: Config, version: Version = DEFAULT) -> list[Field
     return out
 
 
+def _profile_pool_problems(pool: Pool, path: str, version: Version) -> list[FieldError]:
+    """A pool with a profile: the apiserver's rules on each slice (per version and feature gates) and the pool-wide
+    rules of :func:`check_pool`, each distinct message once."""
+    seen: dict[str, int] = {}
+    for body in pool.slices:
+        for problem in errors_only(validate_slice(body, version)):
+            seen[problem.message] = seen.get(problem.message, 0) + 1
+    specs = [{k: v for k, v in body["spec"].items() if k in ("devices", "sharedCounters")} for body in pool.slices]
+    for message in check_pool(specs, version.minor):
+        seen[message] = seen.get(message, 0) + 1
+    return [FieldError(path, f"the profile's ResourceSlices do not pass a Kubernetes {version} apiserver: "
+                             f"{message}" + (f" ({count} times)" if count > 1 else ""))
+            for message, count in seen.items()]
+
+
 def validate(config: Config, version: Version = DEFAULT) -> list[FieldError]:
     """Every error and warning of ``config`` for a kube-apiserver ``version`` (default: the newest supported, with its
     default feature gates); it is valid when no item has ``severity == "error"``."""
     with gc_paused():
         problems = config_rules(config)
+        problems += profile_problems(config)
         if not errors_only(problems):
             problems += _binding_simulation_problems(config, version)
         if not errors_only(problems):

@@ -893,7 +893,30 @@ def _node_selector(c: _Checker, value: Any, path: str, mark: Mark | None) -> Any
                  what="a node selector {nodeSelectorTerms: [one term]}")
 
 
+def _profile_value(c: _Checker, value: Any, path: str, mark: Mark | None) -> Any:
+    """One profile parameter: a string, an integer, a boolean or a list of strings (each profile's own schema,
+    checked by :mod:`dra_kwok.accept`, says which)."""
+    if isinstance(value, (str, bool)) or (isinstance(value, int)):
+        return value
+    if isinstance(value, list):
+        return c.seq(value, path, mark, _string, "strings")
+    c.error(path, f"expected a string, integer, boolean or list of strings, got {_describe(value)}", mark)
+    return _BAD
+
+
+def _profile(c: _Checker, value: Any, path: str, mark: Mark | None) -> Any:
+    if not isinstance(value, dict):
+        c.error(path, f"expected a mapping {{name: <profile>, <parameter>: <value>, ...}}, got {_describe(value)}; "
+                "`dra-kwok profiles` lists the profiles and their parameters", mark)
+        return _BAD
+    fields = {key: _Field(_profile_value) for key in value if isinstance(key, str) and key != "name"}
+    fields["name"] = _Field(_string, required=True)
+    return c.obj(value, path, mark, fields, what="a profile {name, <parameter>: <value>, ...}")
+
+
 def _resource_slice(c: _Checker, value: Any, path: str, mark: Mark | None) -> Any:
+    # `devices` may be left out when a profile publishes the pool's devices
+    with_profile = isinstance(value, dict) and value.get("profile") is not None
     return c.obj(
         value, path, mark,
         {
@@ -901,15 +924,16 @@ def _resource_slice(c: _Checker, value: Any, path: str, mark: Mark | None) -> An
             "pool": _Field(_pool, required=True),
             "allNodes": _Field(_boolean),
             "nodeSelector": _Field(_node_selector),
-            "devices": _Field(lambda c, v, p, m: c.seq(v, p, m, _device, "devices"), required=True),
+            "devices": _Field(lambda c, v, p, m: c.seq(v, p, m, _device, "devices"), required=not with_profile),
             "sharedCounters": _Field(lambda c, v, p, m: c.seq(v, p, m, _counter_set, "counter sets")),
             "perDeviceNodeSelection": _Field(_boolean),
             "partitionTypeAttribute": _Field(_string),
             "skipNodeOperations": _Field(_strings),
+            "profile": _Field(_profile),
         },
         _SLICE_REFUSED,
         what="a resource slice template {driver, pool, allNodes, nodeSelector, devices, sharedCounters, "
-        "perDeviceNodeSelection, partitionTypeAttribute, skipNodeOperations}",
+        "perDeviceNodeSelection, partitionTypeAttribute, skipNodeOperations, profile}",
     )
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Optional, cast
 
 from dataclasses_json import LetterCase, config, dataclass_json
@@ -48,6 +48,7 @@ __all__ = [
     "NodeAllocatableOverhead",
     "NodeAllocatableResource",
     "NodeSelectorTerm",
+    "PROFILE_DRIVERS",
     "PoolTemplate",
     "RequestPolicy",
     "ResourceSliceTemplate",
@@ -287,10 +288,23 @@ class ResourceSliceTemplate:
     per_device_node_selection: Optional[bool] = _optional()
     partition_type_attribute: Optional[str] = _optional()  # 1.37 alpha DRAPartitionableDevicesType
     skip_node_operations: Optional[tuple[str, ...]] = _optional()  # 1.37 alpha DRAOptionalNodeOperations
+    #: a built-in device profile (``{name: nvidia-gpu, model: ..., count: ...}``) published beside ``devices``;
+    #: its parameters are free-form here (each profile has its own) and checked by :mod:`dra_kwok.accept`
+    profile: Optional[dict[str, Any]] = _optional()
+
+    def __hash__(self) -> int:  # ``profile`` is a dict (values may be lists): hash a frozen copy of it
+        frozen = None if self.profile is None else tuple(sorted(
+            (k, tuple(v) if isinstance(v, list) else v) for k, v in self.profile.items()))
+        return hash(tuple(frozen if f.name == "profile" else getattr(self, f.name) for f in fields(self)))
 
     @property
     def cluster_wide(self) -> bool:
         return bool(self.all_nodes) or self.node_selector is not None or bool(self.per_device_node_selection)
+
+    @property
+    def profile_name(self) -> Optional[str]:
+        name = (self.profile or {}).get("name")
+        return name if isinstance(name, str) else None
 
 
 @dataclass_json(letter_case=_CAMEL)
@@ -325,9 +339,31 @@ class Config:
     mappings: tuple[Mapping, ...] = ()
 
     def slice_driver(self, mapping: Mapping) -> str:
-        """The driver a mapping publishes under: its own if set, else the config's."""
-        own = mapping.resource_slice.driver
-        return own if own is not None else self.driver
+        """The driver a mapping publishes under: its own if set; for a profile, else the profile's ``driver``
+        parameter, else the real driver's name (:data:`PROFILE_DRIVERS`); else the config's."""
+        template = mapping.resource_slice
+        if template.driver is not None:
+            return template.driver
+        if template.profile is not None:
+            own = template.profile.get("driver")
+            if isinstance(own, str):
+                return own
+            default = PROFILE_DRIVERS.get(template.profile_name or "")
+            if default is not None:
+                return default
+        return self.driver
+
+
+#: The DRA driver name each built-in profile publishes under by default (the real driver's). The profiles live in
+#: :mod:`dra_kwok.slices.profiles`, a higher layer; a unit test keeps this table equal to theirs.
+PROFILE_DRIVERS = {
+    "nvidia-gpu": "gpu.nvidia.com",
+    "example-gpu": "gpu.example.com",
+    "cpu": "dra.cpu",
+    "nic": "dra.net",
+    "intel-gpu": "gpu.intel.com",
+    "amd-gpu": "gpu.amd.com",
+}
 
 
 # ------------------------------------------------------------------------------------------------------

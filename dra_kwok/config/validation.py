@@ -622,6 +622,9 @@ def _check_mapping(report: Report, config: Config, mapping: Mapping, path: str) 
     for i, device in enumerate(template.devices):
         _check_device(report, device, f"{slice_path}.devices[{i}]", cluster_wide, config.slice_driver(mapping))
         _check_device_nodes(report, device, f"{slice_path}.devices[{i}]", bool(per_device))
+    if template.profile is not None:
+        _check_profile_placement(report, mapping, slice_path)
+
     if mapping.binding_simulation is not None:
         _check_binding_simulation(report, mapping, path)
 
@@ -673,6 +676,23 @@ def _check_binding_simulation(report: Report, mapping: Mapping, path: str) -> No
                              "add one, e.g. [dra-kwok.x-k8s.io/failed]")
 
 
+def _check_profile_placement(report: Report, mapping: Mapping, slice_path: str) -> None:
+    """Where a profile may go (its parameters are checked against the profile by :func:`dra_kwok.accept.validate`):
+    a node-local pool, laid out by the profile, under one driver name."""
+    template = mapping.resource_slice
+    profile = template.profile or {}
+    if template.cluster_wide:
+        report.error(f"{slice_path}.profile", "a profile publishes one node's devices, as the real driver does (a "
+                     "pool per node); remove allNodes/nodeSelector, or write the devices by hand")
+    if template.pool.resource_slice_count is not None:
+        report.error(f"{slice_path}.pool.resourceSliceCount", "the profile lays out its slices as the real driver "
+                     "does; remove resourceSliceCount")
+    own = profile.get("driver")
+    if template.driver is not None and own is not None and own != template.driver:
+        report.error(f"{slice_path}.profile.driver", f"{own!r} differs from resourceSlice.driver "
+                     f"{template.driver!r}; set the driver name in one place")
+
+
 def _check_pools(report: Report, config: Config) -> None:
     """Rules across mappings: shared pools, unique device names, enough slices."""
     groups: dict[tuple[bool, str, str], list[int]] = {}
@@ -697,6 +717,16 @@ def _check_pools(report: Report, config: Config) -> None:
                     report.error(f"mappings[{i}].resourceSlice.{field_name}", f"differs from mappings[{members[0]}], "
                                  f"which publishes the same pool {pool!r} (its slices carry one value); set the "
                                  "same in every mapping of the pool")
+        profiled = [i for i in members if config.mappings[i].resource_slice.profile is not None]
+        for i in profiled[1:]:
+            report.error(f"mappings[{i}].resourceSlice.pool.name", f"mappings[{profiled[0]}] also publishes a profile "
+                         f"into pool {pool!r} of driver {driver!r}; a node matching both would get each device twice "
+                         "(mappings sharing driver and pool name form one pool per node): give each its own pool name")
+        if profiled:
+            for i in members:
+                if i not in profiled and config.mappings[i].resource_slice.pool.resource_slice_count is not None:
+                    report.error(f"mappings[{i}].resourceSlice.pool.resourceSliceCount", f"pool {pool!r} is laid "
+                                 f"out by the profile of mappings[{profiled[0]}]; remove resourceSliceCount")
         counts = {
             i: config.mappings[i].resource_slice.pool.resource_slice_count
             for i in members

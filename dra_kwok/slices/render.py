@@ -28,7 +28,9 @@ controller owns generations).  An empty pool is one slice with ``devices: []`` (
 list when it returns the object).  On Kubernetes 1.35+ (``version``, default the newest) a slice whose devices use
 taints or consumesCounters holds at most 64 devices, and the pool's ``sharedCounters`` get slices of their own,
 first, at most 8 sets each (a slice holds devices or counters, never both); on 1.34 they go into the first device
-slice.
+slice.  A mapping's ``profile`` (node-local only) contributes the slices the real driver would publish for the
+version (:mod:`dra_kwok.slices.profiles`), first in the pool; hand-written devices of the same pool follow in their
+own slices, and ``resourceSliceCount`` counts them all.
 
 Names and labels
 ----------------
@@ -79,6 +81,7 @@ config renders valid slices for every node (a property test proves it).
 from __future__ import annotations
 
 import copy
+import functools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -106,6 +109,7 @@ from dra_kwok.config.types import (
     NodeSelectorTerm,
 )
 from dra_kwok.slices.nodes import FrozenLabels, NodeInfo, node_matches, terms_match
+from dra_kwok.slices.profiles.mapping import render_profile
 from dra_kwok.slices.rules import DEFAULT, Version, validate_slice
 
 __all__ = [
@@ -208,11 +212,18 @@ def _sanitize(text: str) -> str:
 
 def slice_object_name(driver: str, pool: str, template_pool_name: str, node_name: str | None, index: int) -> str:
     """The deterministic ``metadata.name`` of slice ``index`` of a pool (see the module docstring)."""
-    digest = short_hash(f"{driver}\0{pool}")
+    digest, sanitized = _name_parts(driver, pool, template_pool_name, node_name)
     suffix = f"-{digest}-{index}"
-    base = _sanitize(template_pool_name if node_name is None else f"{node_name}-{template_pool_name}") or "slice"
-    base = base[: MAX_NAME_LENGTH - len(suffix)].rstrip("-") or "slice"
+    base = sanitized[: MAX_NAME_LENGTH - len(suffix)].rstrip("-") or "slice"
     return base + suffix
+
+
+@functools.lru_cache(maxsize=1024)
+def _name_parts(driver: str, pool: str, template_pool_name: str, node_name: str | None) -> tuple[str, str]:
+    """(digest, sanitized base) of a pool's slice names: computed once for the pool's slices (a DynamicMIG node
+    has 9), not once per slice."""
+    base = _sanitize(template_pool_name if node_name is None else f"{node_name}-{template_pool_name}") or "slice"
+    return short_hash(f"{driver}\0{pool}"), base
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -456,7 +467,15 @@ def _render_pool(config: Config, members: list[Mapping], node: NodeInfo | None, 
     contents += [{"devices": run} for run in runs]
     if counter_sets and version.minor < 35:
         contents[0] = {"sharedCounters": counter_sets, **contents[0]}
-    published_count = device_slices + len(contents) - len(runs)
+    # Profiles: their slices first, laid out as the real driver does for this version; the hand-written part
+    # (if any) follows, and no empty slice is added when a profile publishes the pool alone.
+    profiled = [render_profile(config, m, node_name, version.minor) for m in members
+                if m.resource_slice.profile is not None] if node_name is not None else []
+    if profiled:
+        if not devices and not counter_sets:
+            contents = []
+        contents = [content for slices in profiled for content in slices] + contents
+    published_count = len(contents) if profiled else device_slices + len(contents) - len(runs)
 
     labels = {MANAGED_BY_LABEL: MANAGED_BY_VALUE, MAPPING_LABEL: _label_value(first.name)}
     if node is not None:

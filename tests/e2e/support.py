@@ -6,6 +6,11 @@ Isolation on the one apiserver every test of the run shares: every test gets its
 (`e2e-<unique>.<example driver>`), DeviceClass names (`<example class>-<unique>`) and node label
 `dra-kwok-e2e=<unique>`; every mapping of the example config also requires that label and every pod a
 nodeSelector on it, so neither our driver nor our pods ever touch another test's nodes.
+
+Device profiles publish under the real drivers' names (`gpu.nvidia.com`, `dra.cpu`, ...), which the examples' claims
+and DeviceClasses name as the drivers' docs do, so those are kept; other tests may publish under the same names
+at the same time, so a test only ever reads or deletes the slices of a real driver's name on its own nodes
+(profiles are node-local: every such slice has a nodeName).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from dra_kwok.config import load_config
 from dra_kwok.runtime.rest import Rest
 from dra_kwok.slices.render import SLICES_PATH
 from dra_kwok.testing.kwok import KWOK_TOLERATION, schedulable
@@ -240,6 +246,8 @@ class Scenario:
     def load(self, name: str) -> Example:
         example = Example(name, self.unique, self.namespace)
         self.drivers.update(example.driver(d) for d in EXAMPLE_DRIVERS)
+        config = load_config(example.config_text)  # profiles: the real drivers' names (read on our nodes only)
+        self.drivers.update(config.slice_driver(m) for m in config.mappings)
         return example
 
     def node(self, suffix: str, instance_type: str = "c-4x-amd64-linux", labels: dict[str, str] | None = None) -> str:
@@ -262,8 +270,9 @@ class Scenario:
     def apply_config_text(self, text: str, configmap: str = "dra-kwok-configmap") -> None:
         put_configmap(self.api, self.namespace, configmap, text)
 
-    def start_driver(self, configmap: str = "dra-kwok-configmap") -> dict:
-        """`dra-kwok run` as a subprocess watching this test's ConfigMap; stopped by `stop_driver` / teardown."""
+    def start_driver(self, configmap: str = "dra-kwok-configmap", ready: bool = True) -> dict:
+        """`dra-kwok run` as a subprocess watching this test's ConfigMap; stopped by `stop_driver` / teardown.
+        ``ready=False``: do not wait for /readyz (a config refused for this cluster keeps it unready)."""
         from tests.integration.driver import http_get, run_process
 
         ctx = run_process(self.cp, self.namespace, f"--configmap={configmap}", "--v=3")
@@ -271,11 +280,12 @@ class Scenario:
         info["ctx"] = ctx
         self.driver_procs.append(info)
 
-        def ready() -> bool:
+        def is_ready() -> bool:
             assert info["proc"].poll() is None, f"dra-kwok exited {info['proc'].returncode}"
             return http_get(info["health"] + "/readyz")[0] == 200
 
-        wait_for(ready, timeout=20, message="dra-kwok /readyz")
+        if ready:
+            wait_for(is_ready, timeout=20, message="dra-kwok /readyz")
         return info
 
     def stop_driver(self) -> None:
@@ -293,7 +303,10 @@ class Scenario:
             query["fieldSelector"] = f"spec.nodeName={node}"
         items = self.rest.get(SLICES_PATH, query=query)["items"]
         wanted = {driver} if driver else self.drivers
-        return sorted((s for s in items if s["spec"]["driver"] in wanted), key=lambda s: s["metadata"]["name"])
+        mine = f"e2e-{self.unique}."  # our own driver names; a shared (real) name counts on our nodes only
+        return sorted((s for s in items if s["spec"]["driver"] in wanted
+                       and (s["spec"]["driver"].startswith(mine) or s["spec"].get("nodeName") in self.nodes)),
+                      key=lambda s: s["metadata"]["name"])
 
     def wait_slices(self, count: int, driver: str | None = None, node: str | None = None,
                     timeout: float = SLICE_TIMEOUT) -> list[dict]:

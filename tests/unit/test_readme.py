@@ -38,6 +38,11 @@ EXERCISED = {
     "kubectl get nodeclaims": "not here: Karpenter's CRD",
     "kubectl get resourceslices": "not here: the Karpenter recipe (tests/e2e/support.py lists our slices the same way)",
     "kubectl apply -f examples/scheduling/": "tests/e2e/test_scheduling.py applies these very files",
+    "kubectl apply -f examples/karpenter-kwok.yaml": "tests/unit/config/test_validation.py validates it; applying "
+    "it needs Karpenter's KWOK provider",
+    "kubectl apply -f h100-nodepool.yaml": "not here: Karpenter's CRD",
+    "sed 's|node.kubernetes.io/instance-type": "not here: needs Karpenter's KWOK provider to launch the nodes",
+    "kubectl scale deployment gpu-capacity": "not here: needs Karpenter's KWOK provider to launch the nodes",
     "kubectl get pod one-gpu": "tests/e2e/test_scheduling.py::test_one_gpu_pod_runs_on_the_matching_kwok_node",
 }
 
