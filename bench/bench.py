@@ -69,6 +69,7 @@ from kubernetes.client.exceptions import ApiException  # noqa: E402
 
 from dra_kwok.controllers.source import parse_and_validate  # noqa: E402
 from dra_kwok.runtime.rest import Rest, new_api_client  # noqa: E402
+from dra_kwok.settings import Settings  # noqa: E402
 from dra_kwok.slices.render import (  # noqa: E402
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
@@ -1066,7 +1067,8 @@ def main(argv: list[str] | None = None) -> int:
                          "mapping, each a counter set and 10 devices consuming it (whole, 2×3g, 7×1g; needs 1.36+); "
                          "h100-dynamic-mig: the nvidia-gpu profile per mapping, 8 x H100 DynamicMIG (9 slices, 208 "
                          "devices per node and mapping)")
-    ap.add_argument("--workers", type=int, default=4, help="driver --workers, and the baseline's concurrency")
+    ap.add_argument("--workers", type=int, default=Settings.workers,
+                    help="driver --workers (default: the driver's), and the baseline's concurrency")
     ap.add_argument("--resync-period", type=float, default=2.0, help="driver --resync-period in the idle phase")
     ap.add_argument("--run-resync-period", type=float, default=30.0,
                     help="driver --resync-period in the other phases (the driver's default)")

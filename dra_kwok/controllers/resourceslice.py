@@ -47,8 +47,10 @@ from typing import Callable
 from kubernetes import client
 
 from dra_kwok.config.types import Config
+from dra_kwok.config.validation import MAX_DEVICES_PER_NODE
 from dra_kwok.controllers.metrics import DriverMetrics
 from dra_kwok.controllers.store import UNKNOWN, Store
+from dra_kwok.runtime.budget import Budget
 from dra_kwok.runtime.controller import Controller, TerminalError
 from dra_kwok.runtime.errors import AlreadyExists, NotFound
 from dra_kwok.runtime.informer import EventHandler, Informer
@@ -59,6 +61,7 @@ from dra_kwok.slices.dropped import dropped_fields, strip_spec
 from dra_kwok.slices.features import DEFAULT, Version
 from dra_kwok.slices.nodes import NodeInfo, node_matches
 from dra_kwok.slices.plan import Action, devices_digest, plan, pool_key, same_spec
+from dra_kwok.slices.profiles.mapping import render_profile
 from dra_kwok.slices.render import (
     INSTANCE_LABEL,
     MANAGED_BY_LABEL,
@@ -71,6 +74,10 @@ from dra_kwok.slices.render import (
 
 NAME = "resourceslice"
 DELETED = object()  # marks a slice whose last write of ours was its deletion
+#: Devices that reconciles may hold rendered at once, whatever --workers is: four of the largest node a config may
+#: give (README, "Memory budget", measured the 256Mi limit for four). A reconcile weighs the devices its config can
+#: give one node (or the cluster-wide pools), so with small nodes every worker runs, and with the largest four.
+RENDER_BUDGET = 4 * MAX_DEVICES_PER_NODE
 MAX_EXPECTED = 65_536  # our writes not yet seen back; bounded, since node names churn forever (Karpenter)
 log = get_logger("controller.resourceslice")
 
@@ -236,6 +243,8 @@ class ResourceSliceController:
         self._drops_lock = threading.Lock()
         self._drops_reported: tuple[int, frozenset[str]] = (-1, frozenset())  # (config revision, paths reported)
         self._dropped_total = metrics.dropped_fields
+        self.budget = Budget(RENDER_BUDGET)
+        self._weights: tuple[object, int, int] = (None, 1, 1)  # (config, node weight, cluster weight)
         core, resource = client.CoreV1Api(api), client.ResourceV1Api(api)
         observe = lambda resource_name: (lambda verb: metrics.observe_request(verb.upper(), resource_name, 200))  # noqa: E731
         self.nodes: Informer[NodeRecord] = Informer(
@@ -354,11 +363,35 @@ class ResourceSliceController:
 
     def reconcile(self, request: PoolsRequest) -> None:
         revision = self.store.revision
-        if self.store.get() is UNKNOWN:
+        cfg = self.store.get()
+        if cfg is UNKNOWN:
             return  # no valid config seen yet: touch nothing
         inputs = self._inputs(request, revision)
         if self._settled.get(request) == inputs:
             return  # found right last time and nothing it depends on changed: a resync costs no render, no diff
+        with self.budget.hold(self._weight(cfg, request)):
+            self._reconcile(request, inputs)
+
+    def _weight(self, cfg: object, request: PoolsRequest) -> int:
+        """The most devices `request`'s render can hold under `cfg` (computed once per config): every node-local
+        mapping matching the node, or every cluster-wide pool."""
+        known, node, cluster = self._weights
+        if known is not cfg:
+            node = cluster = 1
+            if isinstance(cfg, Config):
+                for mapping in cfg.mappings:
+                    template = mapping.resource_slice
+                    n = sum(d.count if isinstance(d.count, int) and d.count > 0 else 1 for d in template.devices)
+                    n += sum(len(s.get("devices") or ())
+                             for s in render_profile(cfg, mapping, "weight", self.version.minor))
+                    if template.cluster_wide:
+                        cluster += n
+                    else:
+                        node += n
+            self._weights = (cfg, node, cluster)
+        return node if request.node is not None else cluster
+
+    def _reconcile(self, request: PoolsRequest, inputs: tuple) -> None:
         desired, actual, refused = self.view(request)
         self._set_refused(request, refused)
         if self._drops:

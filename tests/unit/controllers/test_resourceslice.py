@@ -116,3 +116,28 @@ def test_desired_slices_are_compared_as_the_apiserver_keeps_them_but_sent_whole(
     sent = resourceslice._with_spec(planned, body)
     assert sent.body["spec"]["devices"] == TAINTED and sent.body["spec"]["pool"]["generation"] == 3
     assert sent.digest == devices_digest(DEVICES)  # what the server will store, as _expect looks for
+
+
+def test_a_reconcile_weighs_the_devices_its_config_can_give_one_node_or_the_cluster_wide_pools():
+    from dra_kwok.config import load_config
+    from dra_kwok.controllers.resourceslice import CLUSTER, RENDER_BUDGET, PoolsRequest
+
+    ctrl = controller()
+    cfg = load_config("""
+driver: gpu.example.com
+mappings:
+- name: a
+  nodeSelectorTerms: [{matchExpressions: [{key: type, operator: In, values: [a]}]}]
+  resourceSlice: {pool: {name: a}, devices: [{name: gpu, count: 8}, {name: nic}]}
+- name: b
+  nodeSelectorTerms: [{matchExpressions: [{key: type, operator: In, values: [b]}]}]
+  resourceSlice: {pool: {name: b}, profile: {name: nvidia-gpu, model: H100-80GB, count: 8, mode: dynamic-mig}}
+- name: shared
+  nodeSelectorTerms: [{matchExpressions: [{key: type, operator: In, values: [a]}]}]
+  resourceSlice: {pool: {name: shared}, allNodes: true, devices: [{name: nvme, count: 20}]}
+""")
+    # 1 (the floor) + 9 hand-written + 208 devices of the 8xH100 DynamicMIG profile; the cluster-wide pool alone
+    assert ctrl._weight(cfg, PoolsRequest("n")) == 1 + 9 + 208
+    assert ctrl._weight(cfg, CLUSTER) == 1 + 20
+    # so this config's nodes run RENDER_BUDGET // 218 reconciles at once: far more than any --workers
+    assert RENDER_BUDGET // ctrl._weight(cfg, PoolsRequest("n")) > 300
