@@ -14,8 +14,12 @@ bindingSimulation and the gate) and publishes nothing, so both pods stay Pending
 
 from __future__ import annotations
 
+import queue
 import time
 
+from kubernetes import client
+
+from dra_kwok.runtime.informer import EventHandler, Informer
 from dra_kwok.slices.features import Version
 from dra_kwok.testing.controlplane import k8s_version
 from tests.e2e.support import is_unschedulable, results
@@ -73,21 +77,40 @@ def test_binding_conditions_hold_the_pod_until_dra_kwok_sets_them(scenario):
     scheduled = next(c for c in pod["status"]["conditions"] if c["type"] == "PodScheduled")
     assert _seconds(scheduled["lastTransitionTime"]) >= _seconds(cond["lastTransitionTime"])
 
-    # the failure path: never bound; the claim is failed, deallocated and allocated again
+    # the failure path: never bound; the claim is failed, deallocated and allocated again. Every version of the claim
+    # is read from a watch (the project's informer), not by polling: the deallocation and the next allocation can
+    # land within one poll interval.
+    seen: queue.Queue[dict] = queue.Queue()
+
+    class Versions(EventHandler[dict]):
+        def on_add(self, obj: dict) -> None:
+            seen.put(obj)
+
+        def on_update(self, old: dict, new: dict) -> None:
+            seen.put(new)
+
+    claims = Informer("fails", client.ResourceV1Api(scenario.api).list_namespaced_resource_claim, lambda raw: raw,
+                      Versions(), namespace=scenario.namespace, field_selector="metadata.name=fails")
+    claims.start()
     stamps: set[str] = set()
     failed_seen = deallocated_seen = False
     deadline = time.monotonic() + 75
-    while time.monotonic() < deadline and not (failed_seen and deallocated_seen and len(stamps) >= 2):
-        c = scenario.get("ResourceClaim", "fails")
-        allocation = (c.get("status") or {}).get("allocation")
-        if allocation:
-            stamps.add(allocation["allocationTimestamp"])
-            failed_seen |= (_condition(c, FAILED) or {}).get("status") == "True"
-        elif stamps:
-            deallocated_seen = True
-            assert not (c.get("status") or {}).get("devices"), "status.devices kept after deallocation"
-        assert not scenario.get("Pod", "fails")["spec"].get("nodeName"), "the failing pod was bound"
-        time.sleep(0.2)
+    try:
+        while time.monotonic() < deadline and not (failed_seen and deallocated_seen and len(stamps) >= 2):
+            try:
+                c = seen.get(timeout=1)
+            except queue.Empty:
+                continue
+            allocation = (c.get("status") or {}).get("allocation")
+            if allocation:
+                stamps.add(allocation["allocationTimestamp"])
+                failed_seen |= (_condition(c, FAILED) or {}).get("status") == "True"
+            elif stamps:
+                deallocated_seen = True
+                assert not (c.get("status") or {}).get("devices"), "status.devices kept after deallocation"
+            assert not scenario.get("Pod", "fails")["spec"].get("nodeName"), "the failing pod was bound"
+    finally:
+        claims.stop()
     assert failed_seen, "dra-kwok never set the failure condition"
     assert deallocated_seen, "the scheduler never deallocated the failed claim"
     assert len(stamps) >= 2, f"the claim was not allocated again after the failure: {stamps}"
