@@ -9,6 +9,8 @@ a worst-case node (a 63-character name) and checked with the apiserver's Resourc
 
 from __future__ import annotations
 
+import re
+
 from dra_kwok.config import (
     Config,
     ConfigInvalid,
@@ -28,6 +30,7 @@ from dra_kwok.slices.rules import DEFAULT, Version, validate_slice
 
 __all__ = ["Rejected", "accept", "validate"]
 
+_INDEX = re.compile(r"\[\d+\]")
 _EXAMPLE_NODE = NodeInfo("n" * ASSUMED_NODE_NAME_LENGTH, "00000000-0000-4000-8000-000000000000", {})
 
 
@@ -42,6 +45,7 @@ class Rejected(Exception):
 def _rendered_problems(config: Config, version: Version = DEFAULT) -> list[FieldError]:
     out = []
     indexes = {id(m): i for i, m in enumerate(config.mappings)}
+    warned: set[tuple[str, str, str]] = set()
     for mapping, pool in render_all_groups(config, _EXAMPLE_NODE, version):
         path = f"mappings[{indexes[id(mapping)]}].resourceSlice"
         profiled = [m for m in config.mappings if m.resource_slice.profile is not None
@@ -52,9 +56,16 @@ def _rendered_problems(config: Config, version: Version = DEFAULT) -> list[Field
             out += _profile_pool_problems(pool, path, version)
             continue
         for body in pool.slices:
-            for problem in errors_only(validate_slice(body, version)):
-                out.append(FieldError(path, f"the rendered ResourceSlice would be rejected by a Kubernetes {version} "
-                                      f"apiserver: {problem}"))
+            for problem in validate_slice(body, version):
+                if problem.severity == "error":
+                    out.append(FieldError(path, f"the rendered ResourceSlice would be rejected by a Kubernetes "
+                                          f"{version} apiserver: {problem}"))
+                    continue
+                # a dropped field: said once per field of a mapping, not once per device and slice
+                field = _INDEX.sub("[]", problem.path)
+                if (path, field, problem.message) not in warned:
+                    warned.add((path, field, problem.message))
+                    out.append(FieldError(path, f"the rendered ResourceSlices' {field}: {problem.message}", "warning"))
     return out
 
 

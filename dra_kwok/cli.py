@@ -184,11 +184,14 @@ def render(file: str, node_file: str | None, labels: str, node_name: str, kubern
     except ConfigInvalid as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(1)
-    errors = [p for p in check(config, version) if p.severity == "error"]
+    problems = check(config, version)
+    errors = [p for p in problems if p.severity == "error"]
     if errors:
         for p in errors:
             click.echo(f"{file}: error: {p}", err=True)
         sys.exit(1)
+    for p in problems:  # e.g. a field this version's apiserver drops: rendered all the same, as the driver sends it
+        click.echo(f"{file}: warning: {p}", err=True)
     if node_file:
         try:
             node = yaml.safe_load(_read(node_file)) or {}

@@ -3,8 +3,9 @@
 Why here: these are the API's rules for the objects we publish, not rules of the user's config. They are ported from
 ``pkg/apis/resource/validation`` and checked case by case against a real apiserver
 (tests/integration/test_validation_agrees.py). Paths are the apiserver's (``spec.devices[3].name``).
-Beyond the apiserver, :func:`validate_slice` also refuses fields that an apiserver without their feature gate would
-drop (the driver would rewrite the slice forever) and unknown fields (a renderer bug, not something to send).
+Beyond the apiserver, :func:`validate_slice` warns about fields that an apiserver without their feature gate would
+drop silently (it stores the slice without them; the driver notices that from the write's answer, reports it once and
+does not rewrite: :mod:`dra_kwok.slices.dropped`), and refuses unknown fields (a renderer bug, not something to send).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from dra_kwok.config.validation import (
 )
 from dra_kwok.slices.features import DEFAULT, FEATURES, Version, default_on_since, gate_of
 
-__all__ = ["DEFAULT", "DROPPED", "Version", "refused_on_create", "validate_slice"]
+__all__ = ["DEFAULT", "DROPPED", "Version", "dropped_warnings", "refused_on_create", "validate_slice"]
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _SPEC_FIELDS = {"driver", "pool", "nodeName", "nodeSelector", "allNodes", "perDeviceNodeSelection", "devices",
@@ -57,18 +58,42 @@ _MAX_VALID_VALUES = 10
 _MAX_ATTRIBUTE_VALUES = 48  # 1.36+, each list item counts
 
 
-DROPPED = "dropped by an apiserver without"  # how every silently-dropped-field error starts
+DROPPED = "dropped by an apiserver without"  # how every silently-dropped-field warning starts
+_STORED = "that apiserver stores the slice without it, and dra-kwok reports the drop (a DroppedFields Warning Event)"
+# What a dropped field changes for the scheduler, where it matters (by field path, as in Feature.fields).
+_PARTITIONS = ("the partitions that share counters become independent devices, all allocatable at once "
+               "(a whole GPU and its partitions can go to different claims together)")
+_CONSEQUENCES = {
+    "sharedCounters": _PARTITIONS,
+    "devices[].consumesCounters": _PARTITIONS,
+    "devices[].taints": "the scheduler does not see the taints: a claim without a toleration can get a tainted device",
+    "devices[].allowMultipleAllocations": "the device is not shared: it is allocated to one claim at a time",
+    "devices[].bindsToNode": "the scheduler binds the pod without waiting for binding conditions",
+    "devices[].bindingConditions": "the scheduler binds the pod without waiting for binding conditions",
+    "devices[].bindingFailureConditions": "the scheduler binds the pod without waiting for binding conditions",
+}
 
 
 def refused_on_create(problems: list[FieldError]) -> list[FieldError]:
-    """The errors for which the apiserver itself refuses the create (422/400): all but the dropped fields, which it
-    takes and stores without them."""
-    return [p for p in problems if p.severity == "error" and not p.message.startswith(DROPPED)]
+    """The errors for which the apiserver itself refuses the create (422/400); a dropped field is only a warning (the
+    apiserver takes the slice and stores it without the field)."""
+    return [p for p in problems if p.severity == "error"]
+
+
+def dropped_warnings(problems: list[FieldError]) -> list[FieldError]:
+    """The warnings about fields the apiserver would drop silently."""
+    return [p for p in problems if p.severity == "warning" and p.message.startswith(DROPPED)]
+
+
+def _dropped(report: Report, path: str, field_path: str, why: str) -> None:
+    consequence = _CONSEQUENCES.get(field_path)
+    report.warning(path, f"{DROPPED} {why}: {_STORED}" + (f"; {consequence}" if consequence else ""))
 
 
 def _gated(report: Report, version: Version, path: str, field_path: str, dropped_alone: bool = False) -> bool:
-    """True if ``version`` keeps the field (``field_path`` as in :attr:`Feature.fields`); else an error saying which
-    gate it needs, since when it is on by default, and what this apiserver would do. ``dropped_alone``: removing
+    """True if ``version`` keeps the field (``field_path`` as in :attr:`Feature.fields`); else a problem saying which
+    gate it needs, since when it is on by default, and what this apiserver would do: an error where it refuses the
+    slice (422), a warning where it drops the field silently. ``dropped_alone``: removing
     the field leaves a valid object (a list attribute next to a scalar value), so the apiserver drops it silently."""
     gate = gate_of(field_path)
     feature = FEATURES[gate]
@@ -85,11 +110,12 @@ def _gated(report: Report, version: Version, path: str, field_path: str, dropped
                    f"(Kubernetes 1.{first}+, {default})")
         # the decoder drops a field it does not know: silently, unless what is left is invalid (a list attribute)
         silent = dropped_alone or feature.when_off == "drop" and field_path != "perDeviceNodeSelection"
-        report.error(path, f"{DROPPED} the feature gate {gate}: {unknown}; the driver would update forever"
-                     if silent else unknown[0].upper() + unknown[1:])
+        if silent:
+            _dropped(report, path, field_path, f"the feature gate {gate}: {unknown}")
+        else:
+            report.error(path, unknown[0].upper() + unknown[1:])
     elif dropped_alone or feature.when_off == "drop" and field_path != "perDeviceNodeSelection":
-        report.error(path, f"{DROPPED} the {stage[0]} feature gate {gate} (Kubernetes "
-                     f"{version}; {default}); the driver would update forever")
+        _dropped(report, path, field_path, f"the {stage[0]} feature gate {gate} (Kubernetes {version}; {default})")
     else:
         report.error(path, f"refused (422) by an apiserver without the {stage[0]} feature gate {gate} (Kubernetes "
                      f"{version}; {default})")
@@ -643,10 +669,10 @@ def _slice_device(report: Report, device: Any, path: str, version: Version, per_
         report.error(f"{path}.allowMultipleAllocations", "must be a boolean")
     if "nodeAllocatableResources" in kept:
         if version.minor == 36:  # the gate exists, the field does not: 1.36 had nodeAllocatableResourceMappings
-            report.error(f"{path}.nodeAllocatableResources", f"{DROPPED} this field: a Kubernetes 1.36 apiserver "
-                         "knows only the older shape nodeAllocatableResourceMappings (DRANodeAllocatableResources, "
-                         "alpha), which dra-kwok does not publish; nodeAllocatableResources needs Kubernetes 1.37+ "
-                         "with that gate; the driver would update forever")
+            _dropped(report, f"{path}.nodeAllocatableResources", "devices[].nodeAllocatableResources",
+                     "this field: a Kubernetes 1.36 apiserver knows only the older shape "
+                     "nodeAllocatableResourceMappings (DRANodeAllocatableResources, alpha), which dra-kwok does not "
+                     "publish; nodeAllocatableResources needs Kubernetes 1.37+ with that gate")
         else:
             _node_allocatable(report, device["nodeAllocatableResources"], device.get("capacity"),
                               f"{path}.nodeAllocatableResources")

@@ -4,9 +4,11 @@ kube-controller-manager.
 
 Each test applies one documented example of examples/scheduling/ (09 … 12) as test_scheduling.py does. The same
 tests run on every control plane CI starts (1.37 and 1.34): on a cluster where the feature's gate is off by default
-they assert the documented behaviour there instead: `dra-kwok validate --kubernetes-version <the cluster's>` and
-the running driver refuse the config naming the gate (the apiserver would drop the fields silently and the driver
-would rewrite its slices forever), nothing is published, and the scheduler leaves the pods Pending; for the
+they assert the documented behaviour there instead: `dra-kwok validate --kubernetes-version <the cluster's>` passes
+with a warning naming each field the apiserver would drop and its gate; the running driver publishes the slices,
+which the apiserver stores without those fields, and records a DroppedFields Warning Event on the ConfigMap naming
+field and gate; and the real scheduler then allocates as if the fields were never there (partitions are independent
+devices, a tainted device goes to a claim without a toleration, a shareable device goes to one claim only). For the
 extended-resource mapping, which lives in the DeviceClass (no dra-kwok field), the 1.34 apiserver drops
 `extendedResourceName` and the pod stays Pending for want of the resource.
 """
@@ -16,7 +18,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 from kubernetes import client
 
@@ -46,38 +47,43 @@ def assert_valid_on_137(ex: Example) -> None:
     assert code == 0, out
 
 
-def assert_refused_on_this_cluster(scenario: Scenario, ex: Example, gate: str) -> None:
-    """On a cluster with `gate` off: validate names it, the running driver records InvalidConfig naming it on the
-    ConfigMap and publishes nothing."""
+def assert_dropped_on_this_cluster(scenario: Scenario, ex: Example, gate: str, fields: list[str]) -> list[dict]:
+    """On a cluster with `gate` off: validate passes and warns about each of `fields` naming the gate; the running
+    driver publishes, the apiserver stores the slices without `fields`, and one DroppedFields Warning Event on the
+    ConfigMap names each field with its gate. Returns the stored slices."""
     code, out = validate(ex, CLUSTER_MINOR)
-    assert code == 1 and gate in out and f"Kubernetes {CLUSTER_MINOR}" in out, out
+    assert code == 0 and "valid (" in out, out
+    for field in fields:
+        assert (f"spec.{field}: dropped by an apiserver without the alpha feature gate {gate} (Kubernetes "
+                f"{CLUSTER_MINOR}; on by default since Kubernetes 1.36)") in out, out
 
-    def refusal() -> list:
+    def dropped() -> list:
         events = client.CoreV1Api(scenario.api).list_namespaced_event(scenario.namespace).items
-        return [e for e in events if e.type == "Warning" and e.reason == "InvalidConfig"]
+        return [e for e in events if e.type == "Warning" and e.reason == "DroppedFields"]
 
-    [event] = wait_for(refusal, timeout=20, message="the config refused for this cluster (InvalidConfig)")
-    assert gate in event.message and event.involved_object.kind == "ConfigMap", event.message
-    time.sleep(2)  # several reconciles later: still nothing published
-    assert scenario.slices() == []
+    [event] = wait_for(dropped, timeout=20, message="the DroppedFields event")
+    assert event.involved_object.kind == "ConfigMap", event.message
+    for field in fields:
+        assert f"{field} (feature gate {gate})" in event.message, event.message
+    stored = until(scenario.slices, bool, 20, "the slices published")
+    for field in fields:  # e.g. devices[].taints: on no device of any slice
+        top, _, leaf = field.partition("[].")
+        assert all(leaf not in d for s in stored for d in s["spec"].get(top) or ()) if leaf else \
+            all(top not in s["spec"] for s in stored), (field, stored)
+    return stored
 
 
-def start(scenario: Scenario, name: str, instance_type: str, gate: str, first_pod: str, *kinds: str) -> Example | None:
+def start(scenario: Scenario, name: str, instance_type: str, gate: str, *fields: str) -> Example:
     """The common opening: a KWOK node of `instance_type`, the example's ConfigMap (valid for 1.37) and the driver.
-    On a cluster with `gate` off, assert the documented behaviour there instead (the config refused naming the
-    gate, nothing published, `first_pod` with the workload's `kinds` Unschedulable) and return None."""
+    On a cluster with `gate` off, assert first that `fields` are dropped there and reported (see above)."""
     ex = scenario.load(name)
     scenario.node(instance_type.split(".")[0], instance_type)
     assert_valid_on_137(ex)
     scenario.apply_config(ex)
     scenario.start_driver()
-    if CLUSTER.on(gate):
-        return ex
-    assert_refused_on_this_cluster(scenario, ex, gate)
-    scenario.create_all(ex, *kinds)
-    scenario.create(ex.get("Pod", first_pod))
-    scenario.wait_unschedulable(first_pod)  # no devices at all rather than devices without the feature
-    return None
+    if not CLUSTER.on(gate):
+        assert_dropped_on_this_cluster(scenario, ex, gate, list(fields))
+    return ex
 
 
 def delete_pod(scenario: Scenario, name: str) -> None:
@@ -95,9 +101,22 @@ def device_of(scenario: Scenario, pod: dict) -> str:
 
 # ---------------------------------------------------------------------------------------------- 09 partitions
 def test_partitions_share_one_gpus_counters(scenario):
-    ex = start(scenario, "09-partitions", "p4d.24xlarge", "DRAPartitionableDevices", "mig-3g-a",
-               "DeviceClass", "ResourceClaimTemplate")
-    if ex is None:  # 1.34: refused; not 10 independent devices
+    ex = start(scenario, "09-partitions", "p4d.24xlarge", "DRAPartitionableDevices",
+               "sharedCounters", "devices[].consumesCounters")
+    if not CLUSTER.on("DRAPartitionableDevices"):  # 1.34: ten independent devices, nothing shared
+        [slice_] = scenario.wait_slices(1)
+        names = [d["name"] for d in slice_["spec"]["devices"]]
+        assert names == ["gpu-0", "gpu-0-3g-0", "gpu-0-3g-4"] + [f"gpu-0-1g-{i}" for i in range(7)]
+        scenario.create_all(ex, "DeviceClass", "ResourceClaimTemplate")
+        taken = []
+        for name in ("mig-3g-a", "mig-3g-b", "whole-gpu"):
+            scenario.create(ex.get("Pod", name))
+            taken.append(device_of(scenario, scenario.wait_running(name)))
+        # the whole GPU is allocated next to both 3g partitions of it: no counters, no conflict
+        assert sorted(taken) == ["gpu-0", "gpu-0-3g-0", "gpu-0-3g-4"]
+        scenario.create(ex.get("Deployment", "mig-1g"))  # 5 replicas: all fit, on top of everything
+        wait_for(lambda: sum(map(is_running, scenario.pods("app=mig-1g"))) == 5, timeout=60,
+                 message="all 5 mig-1g pods Running")
         return
     [node] = scenario.nodes
 
@@ -146,9 +165,18 @@ def test_partitions_share_one_gpus_counters(scenario):
 
 # ---------------------------------------------------------------------------------------------- 10 device taints
 def test_device_taints_keep_pods_off_and_evict_them(scenario):
-    ex = start(scenario, "10-device-taints", "g5.12xlarge", "DRADeviceTaints", "untolerant",
-               "DeviceClass", "ResourceClaim")
-    if ex is None:  # 1.34: refused; not two untainted devices
+    ex = start(scenario, "10-device-taints", "g5.12xlarge", "DRADeviceTaints", "devices[].taints")
+    if not CLUSTER.on("DRADeviceTaints"):  # 1.34: two untainted devices, one for each of the first two claims
+        [slice_] = scenario.wait_slices(1)
+        assert [d["name"] for d in slice_["spec"]["devices"]] == ["gpu-0", "gpu-1"]
+        scenario.create_all(ex, "DeviceClass", "ResourceClaim", "ResourceClaimTemplate")
+        got = []
+        for name in ("untolerant", "untolerant-2"):
+            scenario.create(ex.get("Pod", name))
+            got.append(device_of(scenario, scenario.wait_running(name)))
+        assert sorted(got) == ["gpu-0", "gpu-1"]  # the "tainted" gpu-0 went to a claim without a toleration
+        scenario.create(ex.get("Pod", "tolerant"))
+        scenario.wait_unschedulable("tolerant")  # both devices are taken
         return
 
     [slice_] = scenario.wait_slices(1)
@@ -188,9 +216,19 @@ def test_device_taints_keep_pods_off_and_evict_them(scenario):
 
 # ---------------------------------------------------------------------------------------------- 11 shared capacity
 def test_shared_capacity_two_claims_share_one_device(scenario):
-    ex = start(scenario, "11-shared-capacity", "g6e.xlarge", "DRAConsumableCapacity", "share-a",
-               "DeviceClass", "ResourceClaimTemplate")
-    if ex is None:  # 1.34: refused; not a device that only one claim can get
+    ex = start(scenario, "11-shared-capacity", "g6e.xlarge", "DRAConsumableCapacity",
+               "devices[].allowMultipleAllocations")
+    if not CLUSTER.on("DRAConsumableCapacity"):  # 1.34: an ordinary device, allocated to one claim only
+        [slice_] = scenario.wait_slices(1)
+        [device] = slice_["spec"]["devices"]
+        assert "allowMultipleAllocations" not in device and "requestPolicy" not in device["capacity"]["memory"]
+        scenario.create_all(ex, "DeviceClass", "ResourceClaimTemplate")
+        scenario.create(ex.get("Pod", "share-a"))
+        [claim] = scenario.allocated(scenario.wait_running("share-a"))
+        [result] = results(claim)
+        assert result["device"] == "gpu-0" and "consumedCapacity" not in result and "shareID" not in result
+        scenario.create(ex.get("Pod", "share-b"))
+        scenario.wait_unschedulable("share-b")  # the one device is taken: no sharing
         return
 
     [slice_] = scenario.wait_slices(1)

@@ -4,17 +4,19 @@
 - Every slice rendered from the project's examples is accepted (server-side dry run).
 - Every file of the invalid corpus gets the verdict it declares for that version (``# apiserver-1.<minor>:`` else
   ``# apiserver:``): `valid`: validate accepts it and the apiserver stores every slice exactly as rendered (no field
-  dropped); otherwise validate refuses it and, for each whose rendered slices can be sent, `reject`: some slice
-  refused; `accept`: the rule is dra-kwok's own (the scheduler's view, or a field this apiserver drops) and the
-  apiserver takes every slice.
+  dropped); `dropped`: validate accepts it with warnings, and the apiserver stores every slice without exactly the
+  fields those warnings name; otherwise validate refuses it and, for each whose rendered slices can be sent,
+  `reject`: some slice refused; `accept`: the rule is dra-kwok's own (the scheduler's view) and the apiserver takes
+  every slice.
 - Hand-written slices using each version-dependent feature: our rules refuse exactly those the apiserver refuses, and
-  where they say a field is dropped, the apiserver's stored object lacks it.
+  the fields they warn are dropped are exactly those the apiserver's stored object lacks.
 - Random configs (the property test's strategies): when our slice-level rules pass, the apiserver accepts every
   slice; when they fail, the apiserver refuses at least one.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -28,7 +30,8 @@ from dra_kwok.runtime.rest import Rest
 from dra_kwok.slices.features import Version
 from dra_kwok.slices.plan import same_spec
 from dra_kwok.slices.render import SLICES_PATH, NodeInfo, render
-from dra_kwok.slices.rules import DROPPED, refused_on_create, validate_slice
+from dra_kwok.slices.dropped import dropped_fields
+from dra_kwok.slices.rules import dropped_warnings, refused_on_create, validate_slice
 from dra_kwok.testing.controlplane import ControlPlane, k8s_version
 from tests.unit.config.test_properties import configs, good_configs, nodes
 from tests.unit.config.test_validation import declared_verdict
@@ -38,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CORPUS = sorted((ROOT / "tests" / "corpus" / "invalid").glob("*.yaml"))
 NODE = NodeInfo("kwok-node-1", "4a3b2c1d-0000-4000-8000-000000000001", {"type": "kwok"})
 VERSION = Version.parse(k8s_version())
+_INDEX, _BRACKETS = re.compile(r"\[\d+\]"), re.compile(r"\[[^\]]+\]")
 
 
 def dry_run(rest: Rest, body: dict) -> tuple[dict | None, str]:
@@ -77,7 +81,7 @@ def test_invalid_corpus_verdicts_agree_with_the_apiserver(api, path):
         assert declared == "n/a"  # refused before anything could be rendered
         return
     errors = [p for p in validate(config, VERSION) if p.severity == "error"]
-    assert bool(errors) == (declared != "valid"), errors
+    assert bool(errors) == (declared not in ("valid", "dropped")), errors
     bodies = [s for p in render(config, [NODE], check=False, version=VERSION) for s in p.slices]
     if declared == "n/a":
         return
@@ -91,9 +95,25 @@ def test_invalid_corpus_verdicts_agree_with_the_apiserver(api, path):
             stored, reason = dry_run(rest, body)
             assert stored is not None, reason
             assert same_spec(body, stored), (body["spec"], stored["spec"])
+    elif declared == "dropped":  # stored without exactly the fields our rules warn about
+        for body in bodies:
+            stored, reason = dry_run(rest, body)
+            assert stored is not None, reason
+            assert _warned(validate_slice(body, VERSION)) == _really_dropped(body, stored)
+        assert _warned(validate_slice(bodies[0], VERSION)), f"{path.name} declares dropped but nothing is"
     else:  # accept: the slices are alike; send the first few and the last
         sample = bodies[:3] + bodies[-1:]
         assert [apiserver_accepts(rest, b) for b in sample] == [(True, "")] * len(sample)
+
+
+def _warned(problems: list) -> set[str]:
+    """The fields our rules say this apiserver drops, as feature-table paths (``devices[].capacity{}.requestPolicy``)."""
+    return {_BRACKETS.sub("{}", _INDEX.sub("[]", p.path.removeprefix("spec."))) for p in dropped_warnings(problems)}
+
+
+def _really_dropped(body: dict, stored: dict) -> set[str]:
+    """The fields the apiserver really dropped: what was sent vs what it stored (the driver's own comparison)."""
+    return {d.path for d in dropped_fields(body["spec"], stored["spec"])}
 
 
 def _spec(**spec: object) -> dict:
@@ -271,9 +291,10 @@ def _agree(api, version: Version, body: dict) -> None:
     assert (stored is None) == bool(refused), (
         f"on {version}: ours {[str(e) for e in ours]}; apiserver: {reason or 'accepted'}")
     if stored is not None:
-        dropped = [e for e in ours if e.message.startswith(DROPPED)]
-        # where we say "dropped", the stored object differs from what was sent; where we say nothing, it does not
-        assert same_spec(body, stored) == (not dropped), (ours, body["spec"], stored["spec"])
+        # where we warn "dropped", the apiserver stored the slice without exactly those fields; else as sent
+        warned = _warned(validate_slice(body, version))
+        assert warned == _really_dropped(body, stored), (ours, body["spec"], stored["spec"])
+        assert same_spec(body, stored) == (not warned), (ours, body["spec"], stored["spec"])
 
 
 @pytest.mark.parametrize("name", sorted(SLICE_CASES))

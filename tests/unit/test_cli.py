@@ -55,9 +55,11 @@ def test_validate_judges_for_the_given_version(tmp_path):
         "            - name: nvidia-t4-0\n              taints: [{key: example.com/health, effect: NoSchedule}]\n", 1))
     assert "taints" in tainted.read_text()
     assert run("validate", str(tainted)).exit_code == 0
-    old = run("validate", "--kubernetes-version", "1.35", str(tainted))
-    assert old.exit_code == 1 and "feature gate DRADeviceTaints (Kubernetes 1.35; on by default since Kubernetes " \
-        "1.36)" in old.output, old.output
+    old = run("validate", "--kubernetes-version", "1.35", str(tainted))  # dropped silently there: a warning
+    assert old.exit_code == 0 and "warning: mappings[0].resourceSlice: the rendered ResourceSlices' " \
+        "spec.devices[].taints: dropped by an apiserver without the alpha feature gate DRADeviceTaints (Kubernetes " \
+        "1.35; on by default since Kubernetes 1.36)" in old.output, old.output
+    assert "valid (1 warnings)" in old.output
     assert run("validate", "--kubernetes-version", "1.35", "--feature-gates", "DRADeviceTaints=true",
                str(tainted)).exit_code == 0
 
@@ -233,5 +235,10 @@ def test_render_lays_out_slices_for_the_kubernetes_version_it_is_given(tmp_path)
     gates = "DRAPartitionableDevices=true"
     assert [sorted(s["spec"]) for s in slices("--kubernetes-version", "1.34", "--feature-gates", gates)] == [
         ["devices", "driver", "nodeName", "pool", "sharedCounters"]]
-    refused = run("render", str(cfg), "--labels", "type=kwok", "--kubernetes-version", "1.34")
-    assert refused.exit_code == 1 and "DRAPartitionableDevices" in refused.output
+    # without the gate, 1.34 drops the counters: rendered all the same (what the driver sends), with a warning
+    dropped = run("render", str(cfg), "--labels", "type=kwok", "--kubernetes-version", "1.34")
+    assert dropped.exit_code == 0 and "warning: mappings[0].resourceSlice: the rendered ResourceSlices' " \
+        "spec.sharedCounters: dropped by an apiserver without the alpha feature gate DRAPartitionableDevices" \
+        in dropped.stderr, dropped.stderr
+    assert [sorted(s["spec"]) for s in yaml.safe_load_all(dropped.stdout) if s] == [
+        ["devices", "driver", "nodeName", "pool", "sharedCounters"]]

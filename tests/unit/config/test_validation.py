@@ -14,7 +14,7 @@ from dra_kwok.config import ConfigInvalid, FieldError, ParseError, load_config
 from dra_kwok.config.formats import suggest_driver_name
 from dra_kwok.config.types import AttributeValue, Config, NodeSelectorTerm
 from dra_kwok.slices.render import NodeInfo, render
-from dra_kwok.slices.rules import Version, refused_on_create, validate_slice
+from dra_kwok.slices.rules import DROPPED, Version, dropped_warnings, refused_on_create, validate_slice
 from tests.unit.config.builders import KWOK, attrs, config, device, mapping, req, term
 from tests.unit.config.test_loader import ADVANCED
 
@@ -555,14 +555,15 @@ def test_examples_are_valid_configmaps(path: str) -> None:
 
 # -- the invalid corpus ----------------------------------------------------------------------------------
 
-_HEADER = re.compile(r"\A# rule: (?P<rule>.+)\n# apiserver: (?P<verdict>reject|accept|n/a)\n")
-_VERSION_VERDICT = re.compile(r"^# apiserver-1\.(3[4-7]): (reject|accept|n/a|valid)$", re.M)
+_HEADER = re.compile(r"\A# rule: (?P<rule>.+)\n# apiserver: (?P<verdict>reject|accept|dropped|n/a)\n")
+_VERSION_VERDICT = re.compile(r"^# apiserver-1\.(3[4-7]): (reject|accept|dropped|n/a|valid)$", re.M)
 
 
 def declared_verdict(text: str, minor: int) -> str:
     """A corpus file's verdict for a Kubernetes 1.<minor> apiserver with its default gates: its
     ``# apiserver-1.<minor>:`` line if any, else ``# apiserver:``. ``valid``: dra-kwok accepts the config for that
-    version and the apiserver every slice."""
+    version and the apiserver every slice. ``dropped``: dra-kwok accepts it with a warning naming each field that
+    version drops (and its gate); the apiserver stores every slice without those fields."""
     header = _HEADER.match(text)
     assert header, "each corpus file starts with '# rule: ...' and '# apiserver: reject|accept|n/a'"
     return dict(_VERSION_VERDICT.findall(text)).get(str(minor), header["verdict"])
@@ -585,8 +586,11 @@ def test_corpus_config_is_rejected(path: str, minor: int) -> None:
         assert verdict == "n/a", "a config that cannot be loaded cannot be sent"
         return
     problems = [p for p in validate(cfg, version) if p.severity == "error"]
-    if verdict == "valid":
+    if verdict in ("valid", "dropped"):
         assert problems == []
+        warned = [p.message for p in validate(cfg, version) if p.severity == "warning" and DROPPED in p.message]
+        assert bool(warned) == (verdict == "dropped"), warned
+        assert all("feature gate" in m for m in warned)
     else:
         assert problems, f"validate accepted a config breaking: {_HEADER.match(text)['rule']}"  # type: ignore[index]
     if verdict == "n/a":
@@ -597,6 +601,8 @@ def test_corpus_config_is_rejected(path: str, minor: int) -> None:
     assert pools
     slice_errors = [e for p in pools for body in p.slices for e in validate_slice(body, version)]
     assert bool(refused_on_create(slice_errors)) == (verdict == "reject"), slice_errors[:3]
+    if verdict == "dropped":
+        assert dropped_warnings(slice_errors), slice_errors[:3]
     if verdict == "valid":
         assert slice_errors == []
 
@@ -617,18 +623,23 @@ def test_the_total_of_devices_over_all_mappings_is_bounded():
 
 # -- the 1.36/1.37 beta fields ---------------------------------------------------------------------------------------
 
-def test_the_beta_fields_are_valid_on_1_36_and_later_and_refused_before_with_their_gate() -> None:
+def test_the_beta_fields_are_valid_on_1_36_and_later_and_dropped_before_with_their_gate() -> None:
     cfg = load_config(ADVANCED, "beta")
     assert errors(cfg) == {}
-    assert [p for p in validate(cfg, Version(36)) if p.severity == "error"] == []
-    refused = [p for p in validate(cfg, Version(35)) if p.severity == "error"]
-    assert refused and {p.path for p in refused} == {"mappings[0].resourceSlice"}
-    assert ("the rendered ResourceSlice would be rejected by a Kubernetes 1.35 apiserver: spec.devices[0].taints: "
-            "dropped by an apiserver without the alpha feature gate DRADeviceTaints (Kubernetes 1.35; on by default "
-            "since Kubernetes 1.36); the driver would update forever") in [p.message for p in refused]
+    def dropped(version: Version) -> list[FieldError]:
+        return [p for p in validate(cfg, version) if p.severity == "error" or DROPPED in p.message]
+
+    assert dropped(Version(36)) == []
+    old = dropped(Version(35))
+    assert old and {(p.path, p.severity) for p in old} == {("mappings[0].resourceSlice", "warning")}
+    assert ("the rendered ResourceSlices' spec.devices[].taints: dropped by an apiserver without the alpha feature "
+            "gate DRADeviceTaints (Kubernetes 1.35; on by default since Kubernetes 1.36): that apiserver stores the "
+            "slice without it, and dra-kwok reports the drop (a DroppedFields Warning Event); the scheduler does not "
+            "see the taints: a claim without a toleration can get a tainted device") in [p.message for p in old]
+    assert len({p.message for p in old}) == len(old)  # one warning per field, not one per device
     gates = {"DRADeviceTaints": True, "DRAPartitionableDevices": True, "DRAConsumableCapacity": True,
              "DRADeviceBindingConditions": True}
-    assert [p for p in validate(cfg, Version(35, gates)) if p.severity == "error"] == []
+    assert dropped(Version(35, gates)) == []
 
 
 @pytest.mark.parametrize("old, new, path, message", [

@@ -40,20 +40,24 @@ def test_per_device_pool_is_cluster_wide_and_the_alphas_go_on_device_slices_only
 
 
 def test_verdict_per_version_names_the_gate() -> None:
-    def errors(version: Version) -> list[str]:
-        return [p.message for p in validate(CONFIG, version) if p.severity == "error"]
+    def problems(version: Version, severity: str) -> list[str]:
+        return [p.message for p in validate(CONFIG, version) if p.severity == severity]
 
-    assert errors(V37_ALPHAS) == []
-    on_137 = "\n".join(errors(Version(37)))
+    assert problems(V37_ALPHAS, "error") == []
+    assert not [m for m in problems(V37_ALPHAS, "warning") if "dropped by" in m]
+    assert problems(Version(37), "error") == []  # the alphas off: dropped silently, so warnings
+    on_137 = "\n".join(problems(Version(37), "warning"))
     for gate in ("DRAOptionalNodeOperations", "DRAPartitionableDevicesType", "DRANodeAllocatableResources",
                  "DRADeviceCompatibilityGroups"):
         assert f"dropped by an apiserver without the alpha feature gate {gate} (Kubernetes 1.37" in on_137
-    on_134 = "\n".join(errors(Version(34)))
+    assert "that apiserver stores the slice without it, and dra-kwok reports the drop" in on_137
+    # 1.34: perDeviceNodeSelection dropped leaves a slice without node selection, which the apiserver refuses
     assert "spec.perDeviceNodeSelection: refused (422) by an apiserver without the alpha feature gate " \
-           "DRAPartitionableDevices (Kubernetes 1.34; on by default since Kubernetes 1.36)" in on_134
+           "DRAPartitionableDevices (Kubernetes 1.34; on by default since Kubernetes 1.36)" in \
+           "\n".join(problems(Version(34), "error"))
     assert "spec.skipNodeOperations: dropped by an apiserver without the feature gate DRAOptionalNodeOperations: an " \
-           "unknown field to a Kubernetes 1.34 apiserver" in on_134
-    on_136 = "\n".join(errors(Version(36, {"DRANodeAllocatableResources": True})))
+           "unknown field to a Kubernetes 1.34 apiserver" in "\n".join(problems(Version(34), "warning"))
+    on_136 = "\n".join(problems(Version(36, {"DRANodeAllocatableResources": True}), "warning"))
     assert "knows only the older shape nodeAllocatableResourceMappings" in on_136
 
 

@@ -129,10 +129,16 @@ def test_default_is_the_newest_version() -> None:
 
 @pytest.mark.parametrize("version", [V34, V35], ids=str)
 def test_a_gated_field_names_its_gate_and_when_it_is_on_by_default(version: Version) -> None:
+    body = _body(devices=[_device(taints=[TAINT], allowMultipleAllocations=True, bindsToNode=True)])
+    assert {p.severity for p in validate_slice(body, version)} == {"warning"}  # dropped silently: not refused
     errors = errors_at(version, devices=[_device(taints=[TAINT], allowMultipleAllocations=True, bindsToNode=True)])
     assert errors["spec.devices[0].taints"] == (
         f"dropped by an apiserver without the alpha feature gate DRADeviceTaints (Kubernetes 1.{version.minor}; on "
-        "by default since Kubernetes 1.36); the driver would update forever")
+        "by default since Kubernetes 1.36): that apiserver stores the slice without it, and dra-kwok reports the drop "
+        "(a DroppedFields Warning Event); the scheduler does not see the taints: a claim without a toleration can get "
+        "a tainted device")
+    assert errors["spec.devices[0].allowMultipleAllocations"].endswith(
+        "the device is not shared: it is allocated to one claim at a time")
     assert "DRAConsumableCapacity" in errors["spec.devices[0].allowMultipleAllocations"]
     assert "DRADeviceBindingConditions" in errors["spec.devices[0].bindsToNode"]
     assert "DRAPartitionableDevices" in errors_at(version, sharedCounters=SETS, devices=None)["spec.sharedCounters"]
