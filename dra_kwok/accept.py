@@ -71,17 +71,20 @@ def _rendered_problems(config: Config, version: Version = DEFAULT) -> list[Field
 
 def _profile_pool_problems(pool: Pool, path: str, version: Version) -> list[FieldError]:
     """A pool with a profile: the apiserver's rules on each slice (per version and feature gates) and the pool-wide
-    rules of :func:`check_pool`, each distinct message once."""
-    seen: dict[str, int] = {}
+    rules of :func:`check_pool`, each distinct message once, with its count: errors (the apiserver would refuse the
+    slices) and warnings (it would store them without some fields)."""
+    seen: dict[tuple[str, str], int] = {}
     for body in pool.slices:
-        for problem in errors_only(validate_slice(body, version)):
-            seen[problem.message] = seen.get(problem.message, 0) + 1
+        for problem in validate_slice(body, version):
+            key = (problem.severity, f"{_INDEX.sub('[]', problem.path)}: {problem.message}")
+            seen[key] = seen.get(key, 0) + 1
     specs = [{k: v for k, v in body["spec"].items() if k in ("devices", "sharedCounters")} for body in pool.slices]
     for message in check_pool(specs, version.minor):
-        seen[message] = seen.get(message, 0) + 1
-    return [FieldError(path, f"the profile's ResourceSlices do not pass a Kubernetes {version} apiserver: "
-                             f"{message}" + (f" ({count} times)" if count > 1 else ""))
-            for message, count in seen.items()]
+        seen["error", message] = seen.get(("error", message), 0) + 1
+    return [FieldError(path, ("the profile's ResourceSlices do not pass" if severity == "error" else
+                              "the profile's ResourceSlices lose fields on") + f" a Kubernetes {version} apiserver: "
+                       f"{message}" + (f" ({count} times)" if count > 1 else ""), severity)
+            for (severity, message), count in seen.items()]
 
 
 def validate(config: Config, version: Version = DEFAULT) -> list[FieldError]:

@@ -2,7 +2,8 @@
 
 Why a table: a field whose gate is off is not refused by the apiserver, it is silently dropped before validation
 (``dropDisabledFields``): validation warns about it and the driver, which sees the drop in the write's answer,
-reports it instead of rewriting forever; a few are dropped into an invalid object (422), an error. What is on depends on the minor version (stage and default) and on ``--feature-gates``.
+reports it instead of rewriting forever; a few are dropped into an invalid object (422), an error. What is on
+depends on the minor version (stage and default) and on ``--feature-gates``.
 Source: kube_features.go of v1.37.2 (history 1.34..1.37), see /work/shared/reference/real-drivers.md §7.1-7.2.
 """
 

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import signal
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -29,7 +31,9 @@ from kubernetes.client.exceptions import ApiException
 
 from dra_kwok.config import load_config
 from dra_kwok.runtime.rest import Rest
+from dra_kwok.slices.features import Version
 from dra_kwok.slices.render import SLICES_PATH
+from dra_kwok.testing.controlplane import k8s_version
 from dra_kwok.testing.kwok import KWOK_TOLERATION, schedulable
 from tests.integration.driver import put_configmap
 from tests.support.helpers import create_node, kwok_node, wait_for
@@ -476,3 +480,39 @@ def _tail(path: Path, lines: int) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError as err:
         return f"({err})"
+
+
+# ---------------------------------------------------------------------------------------------- versions
+def validate(ex: Example, version: str) -> tuple[int, str]:
+    """`dra-kwok validate --kubernetes-version <version>` on the example's config.yaml, as a user runs it."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "dra_kwok", "validate", "--kubernetes-version", version, str(ex.dir / "config.yaml")],
+        capture_output=True, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def assert_dropped_on_this_cluster(scenario: Scenario, ex: Example, gate: str, fields: list[str]) -> list[dict]:
+    """On a cluster with `gate` off: validate passes and warns about each of `fields` naming the gate; the running
+    driver publishes, the apiserver stores the slices without `fields`, and one DroppedFields Warning Event on the
+    ConfigMap names each field with its gate. Returns the stored slices."""
+    cluster_minor = f"1.{Version.parse(k8s_version()).minor}"
+    code, out = validate(ex, cluster_minor)
+    assert code == 0 and "valid (" in out, out
+    for field in fields:
+        assert (f"spec.{field}: dropped by an apiserver without the alpha feature gate {gate} (Kubernetes "
+                f"{cluster_minor}; on by default since Kubernetes 1.36)") in out, out
+
+    def dropped() -> list:
+        events = client.CoreV1Api(scenario.api).list_namespaced_event(scenario.namespace).items
+        return [e for e in events if e.type == "Warning" and e.reason == "DroppedFields"]
+
+    [event] = wait_for(dropped, timeout=20, message="the DroppedFields event")
+    assert event.involved_object.kind == "ConfigMap", event.message
+    for field in fields:
+        assert f"{field} (feature gate {gate})" in event.message, event.message
+    stored = until(scenario.slices, bool, 20, "the slices published")
+    for field in fields:  # e.g. devices[].taints: on no device of any slice
+        top, _, leaf = field.partition("[].")
+        assert all(leaf not in d for s in stored for d in s["spec"].get(top) or ()) if leaf else \
+            all(top not in s["spec"] for s in stored), (field, stored)
+    return stored

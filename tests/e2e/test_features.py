@@ -15,15 +15,19 @@ extended-resource mapping, which lives in the DeviceClass (no dra-kwok field), t
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
-from kubernetes import client
-
 from dra_kwok.slices.features import Version
 from dra_kwok.testing.controlplane import k8s_version
-from tests.e2e.support import REPO, Example, Scenario, is_running, is_unschedulable, object_path, results, until
+from tests.e2e.support import (
+    Example,
+    Scenario,
+    assert_dropped_on_this_cluster,
+    is_running,
+    is_unschedulable,
+    object_path,
+    results,
+    until,
+    validate,
+)
 from tests.support.helpers import wait_for
 
 CLUSTER = Version.parse(k8s_version())
@@ -34,43 +38,9 @@ EXTENDED_RESOURCE = CLUSTER.minor >= 37
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-def validate(ex: Example, version: str) -> tuple[int, str]:
-    """`dra-kwok validate --kubernetes-version <version>` on the example's config.yaml, as a user runs it."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "dra_kwok", "validate", "--kubernetes-version", version, str(ex.dir / "config.yaml")],
-        capture_output=True, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60)
-    return proc.returncode, proc.stdout + proc.stderr
-
-
 def assert_valid_on_137(ex: Example) -> None:
     code, out = validate(ex, "1.37")
     assert code == 0, out
-
-
-def assert_dropped_on_this_cluster(scenario: Scenario, ex: Example, gate: str, fields: list[str]) -> list[dict]:
-    """On a cluster with `gate` off: validate passes and warns about each of `fields` naming the gate; the running
-    driver publishes, the apiserver stores the slices without `fields`, and one DroppedFields Warning Event on the
-    ConfigMap names each field with its gate. Returns the stored slices."""
-    code, out = validate(ex, CLUSTER_MINOR)
-    assert code == 0 and "valid (" in out, out
-    for field in fields:
-        assert (f"spec.{field}: dropped by an apiserver without the alpha feature gate {gate} (Kubernetes "
-                f"{CLUSTER_MINOR}; on by default since Kubernetes 1.36)") in out, out
-
-    def dropped() -> list:
-        events = client.CoreV1Api(scenario.api).list_namespaced_event(scenario.namespace).items
-        return [e for e in events if e.type == "Warning" and e.reason == "DroppedFields"]
-
-    [event] = wait_for(dropped, timeout=20, message="the DroppedFields event")
-    assert event.involved_object.kind == "ConfigMap", event.message
-    for field in fields:
-        assert f"{field} (feature gate {gate})" in event.message, event.message
-    stored = until(scenario.slices, bool, 20, "the slices published")
-    for field in fields:  # e.g. devices[].taints: on no device of any slice
-        top, _, leaf = field.partition("[].")
-        assert all(leaf not in d for s in stored for d in s["spec"].get(top) or ()) if leaf else \
-            all(top not in s["spec"] for s in stored), (field, stored)
-    return stored
 
 
 def start(scenario: Scenario, name: str, instance_type: str, gate: str, *fields: str) -> Example:

@@ -6,48 +6,25 @@ The DeviceClasses select on the real driver names (`device.driver == "gpu.nvidia
 tests/e2e/support.py reads a real driver's slices on the test's own nodes only. Where a profile needs a feature
 gate that is off by default on the cluster's version (DynamicMIG counters: DRAPartitionableDevices; the CPU groups'
 consumable capacity: DRAConsumableCapacity; both on by default from 1.36), the test asserts the documented
-behaviour there instead: dra-kwok refuses the config for that cluster with an InvalidConfig event naming the gate,
-and publishes nothing.
+behaviour there instead: `validate` warns naming the gate, dra-kwok publishes, the apiserver stores the slices without
+the gated fields, dra-kwok records a DroppedFields Warning Event, and the scheduler allocates what was stored (the MIG
+partitions and the full GPU become independent devices; a CPU group goes whole to one claim).
 """
 
 from __future__ import annotations
 
-import time
-
 from dra_kwok.slices.features import Version
 from dra_kwok.testing.controlplane import k8s_version
-from tests.e2e.support import device_key, published_devices, results
-from tests.integration.driver import http_get, metric
-from tests.support.helpers import wait_for
+from tests.e2e.support import assert_dropped_on_this_cluster, device_key, published_devices, results
 
 CLUSTER = Version.parse(k8s_version())
 
 
-def _refused_for_this_cluster(scenario, gate: str, node: str) -> None:
-    """The documented behaviour where the gate is off: an InvalidConfig event naming it, and no slices."""
-    info = scenario.start_driver(ready=False)
-
-    def refusal() -> list[dict]:
-        events = scenario.rest.get(f"/api/v1/namespaces/{scenario.namespace}/events")["items"]
-        return [e for e in events if e.get("type") == "Warning" and e.get("reason") == "InvalidConfig"]
-
-    events = wait_for(refusal, timeout=20, message="the config refused for this cluster (InvalidConfig event)")
-    assert gate in events[0]["message"], events[0]["message"]
-    status, body = http_get(info["metrics"])
-    assert status == 200 and metric(body, "dra_kwok_config_valid") == 0
-    time.sleep(2)
-    assert scenario.slices(node=node) == []
-
-
-def _started(scenario, name: str, suffix: str, instance_type: str, gate: str | None = None):
-    """Apply example `name` for one KWOK node of `instance_type` and start dra-kwok: (example, node), or None where
-    the cluster lacks `gate` (then the refusal was asserted)."""
+def _started(scenario, name: str, suffix: str, instance_type: str):
+    """Apply example `name` for one KWOK node of `instance_type` and start dra-kwok: (example, node)."""
     ex = scenario.load(name)
     node = scenario.node(suffix, instance_type)
     scenario.apply_config(ex)
-    if gate is not None and not CLUSTER.on(gate):
-        _refused_for_this_cluster(scenario, gate, node)
-        return None
     scenario.start_driver()
     return ex, node
 
@@ -78,10 +55,14 @@ def test_nvidia_gpu_claim_on_product_name(scenario):
 
 
 def test_mig_claim_blocks_the_full_gpu(scenario):
-    started = _started(scenario, "21-nvidia-mig", "h100", "p5.4xlarge", "DRAPartitionableDevices")
-    if started is None:  # 1.34/1.35 defaults: the counters would be dropped
+    ex, node = _started(scenario, "21-nvidia-mig", "h100", "p5.4xlarge")
+    if not CLUSTER.on("DRAPartitionableDevices"):  # 1.34/1.35 defaults: the counters are dropped
+        stored = assert_dropped_on_this_cluster(scenario, ex, "DRAPartitionableDevices",
+                                                ["sharedCounters", "devices[].consumesCounters"])
+        assert len(published_devices(stored)) == 26
+        scenario.create_all(ex)  # the MIG device and the full GPU: both allocated, nothing shared any more
+        assert {scenario.wait_running(p)["spec"]["nodeName"] for p in ("mig", "full-gpu")} == {node}
         return
-    ex, node = started
     slices = scenario.wait_slices(2, node=node)  # 1.35+: the counters slice, then GPU 0's 26 devices (§1.6)
     assert [[c["name"] for c in s["spec"].get("sharedCounters") or []] for s in slices] == [["gpu-0-counter-set"], []]
     published = published_devices(slices)
@@ -102,10 +83,14 @@ def test_mig_claim_blocks_the_full_gpu(scenario):
 
 
 def test_cpu_claims_consume_capacity(scenario):
-    started = _started(scenario, "22-cpu", "cpu", "c7i.32xlarge", "DRAConsumableCapacity")
-    if started is None:  # 1.34/1.35 defaults: allowMultipleAllocations would be dropped
+    ex, node = _started(scenario, "22-cpu", "cpu", "c7i.32xlarge")
+    if not CLUSTER.on("DRAConsumableCapacity"):  # 1.34/1.35 defaults: allowMultipleAllocations is dropped
+        assert_dropped_on_this_cluster(scenario, ex, "DRAConsumableCapacity", ["devices[].allowMultipleAllocations"])
+        scenario.create_all(ex)  # each claim takes a whole NUMA group (the capacity request is dropped too)
+        used = sorted(results(scenario.allocated(scenario.wait_running(p))[0])[0]["device"] for p in ("cpus-a", "cpus-b"))
+        assert used == ["cpudevnuma000", "cpudevnuma001"]
+        scenario.wait_unschedulable("cpus-c")
         return
-    ex, node = started
     [cpu_slice] = scenario.wait_slices(1, node=node)
     devices = {d["name"]: d for d in cpu_slice["spec"]["devices"]}
     assert {n: d["capacity"]["dra.cpu/cpu"]["value"] for n, d in devices.items()} == {
@@ -128,9 +113,7 @@ def test_cpu_claims_consume_capacity(scenario):
 
 
 def test_nic_claim_on_rdma(scenario):
-    started = _started(scenario, "23-nic", "nics", "BM.GPU.H100.8")  # attributes only: every version
-    assert started is not None
-    ex, node = started
+    ex, node = _started(scenario, "23-nic", "nics", "BM.GPU.H100.8")  # attributes only: every version
     [nic_slice] = scenario.wait_slices(1, node=node)
     published = published_devices([nic_slice])
     assert [dev for _, _, dev in published] == ["pci-0000-1a-00-0", "pci-0000-3c-00-0", "pci-0000-9a-00-0",

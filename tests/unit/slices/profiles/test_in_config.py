@@ -126,15 +126,22 @@ def test_profile_placement_rules() -> None:
     }
 
 
-def test_dynamic_mig_needs_partitionable_devices_before_136() -> None:
+def test_dynamic_mig_loses_its_counters_before_136_with_a_warning_naming_the_gate() -> None:
     assert errors(cfg(DYNAMIC), Version(37)) == {}
-    assert errors(cfg(DYNAMIC), Version(36)) == {}
-    for minor, times in ((35, 209), (34, 216)):  # 1.35: 208 devices + the counters slice; 1.34: 8 x (26 + 1)
-        assert errors(cfg(DYNAMIC), Version(minor)) == {
-            "mappings[0].resourceSlice.profile": f"the profile's ResourceSlices do not pass a Kubernetes 1.{minor} "
-            "apiserver: dropped by an apiserver without the alpha feature gate DRAPartitionableDevices (Kubernetes "
-            f"1.{minor}; on by default since Kubernetes 1.36); the driver would update forever ({times} times)"}
-        assert errors(cfg(DYNAMIC), Version(minor, {"DRAPartitionableDevices": True})) == {}
+    assert [p for p in validate(cfg(DYNAMIC), Version(36))] == []
+    for minor, sets in ((35, 1), (34, 8)):  # 1.35: one counters slice; 1.34: counters beside the devices, 8 slices
+        assert errors(cfg(DYNAMIC), Version(minor)) == {}  # stored, without the fields: valid, with warnings
+        warnings = [p for p in validate(cfg(DYNAMIC), Version(minor)) if p.severity == "warning"]
+        assert [p.path for p in warnings] == ["mappings[0].resourceSlice.profile"] * 2
+        gate = (f"dropped by an apiserver without the alpha feature gate DRAPartitionableDevices (Kubernetes 1.{minor}; "
+                "on by default since Kubernetes 1.36)")
+        assert warnings[0].message.startswith(f"the profile's ResourceSlices lose fields on a Kubernetes 1.{minor} "
+                                              f"apiserver: spec.sharedCounters: {gate}")
+        assert warnings[1].message.startswith(f"the profile's ResourceSlices lose fields on a Kubernetes 1.{minor} "
+                                              f"apiserver: spec.devices[].consumesCounters: {gate}")
+        assert warnings[0].message.endswith(f" ({sets} times)" if sets > 1 else ")")
+        assert warnings[1].message.endswith(" (208 times)")  # every device of the 8 GPUs
+        assert [p for p in validate(cfg(DYNAMIC), Version(minor, {"DRAPartitionableDevices": True}))] == []
 
 
 def test_full_gpus_pass_every_version_and_none_taints_need_135() -> None:
