@@ -27,10 +27,10 @@ from kubernetes.client.exceptions import ApiException
 from dra_kwok.accept import validate
 from dra_kwok.config import ConfigInvalid, ParseError, load_config
 from dra_kwok.runtime.rest import Rest
+from dra_kwok.slices.dropped import dropped_fields
 from dra_kwok.slices.features import Version
 from dra_kwok.slices.plan import same_spec
 from dra_kwok.slices.render import SLICES_PATH, NodeInfo, render
-from dra_kwok.slices.dropped import dropped_fields
 from dra_kwok.slices.rules import dropped_warnings, refused_on_create, validate_slice
 from dra_kwok.testing.controlplane import ControlPlane, k8s_version
 from tests.unit.config.test_properties import configs, good_configs, nodes
