@@ -20,6 +20,7 @@ from dra_kwok.config import (
     load_config,
 )
 from dra_kwok.config import validate as config_rules
+from dra_kwok.config.errors import Severity
 from dra_kwok.config.formats import ASSUMED_NODE_NAME_LENGTH
 from dra_kwok.config.loader import gc_paused
 from dra_kwok.slices.nodes import NodeInfo
@@ -73,7 +74,7 @@ def _profile_pool_problems(pool: Pool, path: str, version: Version) -> list[Fiel
     """A pool with a profile: the apiserver's rules on each slice (per version and feature gates) and the pool-wide
     rules of :func:`check_pool`, each distinct message once, with its count: errors (the apiserver would refuse the
     slices) and warnings (it would store them without some fields)."""
-    seen: dict[tuple[str, str], int] = {}
+    seen: dict[tuple[Severity, str], int] = {}
     for body in pool.slices:
         for problem in validate_slice(body, version):
             key = (problem.severity, f"{_INDEX.sub('[]', problem.path)}: {problem.message}")
