@@ -116,8 +116,12 @@ def test_partitions_share_one_gpus_counters(scenario):
     [freed] = [pod for pod, device in three_g.items() if device == "gpu-0-3g-0"]
     claim_name = scenario.allocated(scenario.get("Pod", freed))[0]["metadata"]["name"]
     delete_pod(scenario, freed)
-    wait_for(lambda: claim_name not in {c["metadata"]["name"] for c in scenario.claims()}, timeout=30,
-             message="the freed pod's claim deleted by kube-controller-manager")
+
+    def released() -> bool:  # kube-controller-manager deallocates the claim; the garbage collector deletes it later
+        claim = next((c for c in scenario.claims() if c["metadata"]["name"] == claim_name), None)
+        return claim is None or not (claim.get("status") or {}).get("allocation")
+
+    wait_for(released, timeout=60, message="the freed pod's claim deallocated (or deleted) by kube-controller-manager")
     scenario.create(ex.get("Deployment", "mig-1g"))  # 5 replicas
 
     def settled() -> bool:
