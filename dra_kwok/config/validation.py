@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import replace
 from typing import Any
 
 from dra_kwok.config.errors import FieldError, Report, errors_only
@@ -489,24 +490,23 @@ def _check_device_nodes(report: Report, device: DeviceTemplate, path: str, per_d
                          "API documents it; put all requirements in it)")
         for i, term in enumerate(terms):
             term_path = f"{terms_path}[{i}]"
-            plain = []
             for kind, requirements in (("matchExpressions", term.match_expressions),
                                        ("matchFields", term.match_fields)):
                 for j, requirement in enumerate(requirements):
-                    templated = [v for v in requirement.values if "{{" in v]
                     for k, value in enumerate(requirement.values):
                         if "{{" in value:
                             _check_node_template(report, value, f"{term_path}.{kind}[{j}].values[{k}]", device,
                                                  "node name" if kind == "matchFields" else "label value")
-                    plain.append((kind, j, requirement, bool(templated)))
-            if not term.match_expressions and not term.match_fields:
-                _check_term(report, term, term_path)
-            for kind, j, requirement, is_templated in plain:
-                if is_templated:  # values checked above; the rest of the requirement as if they were plain
-                    requirement = NodeSelectorRequirement(requirement.key, requirement.operator,
-                                                          tuple("a" if "{{" in v else v for v in requirement.values))
-                check = _check_requirement if kind == "matchExpressions" else _check_field_requirement
-                check(report, requirement, f"{term_path}.{kind}[{j}]")
+            _check_term(report, _placeholders_checked(term), term_path)
+
+
+def _placeholders_checked(term: NodeSelectorTerm) -> NodeSelectorTerm:
+    """``term`` with each value holding a placeholder (checked on its own) replaced by a valid plain one, so that the
+    rest of every requirement is checked as if it were plain."""
+    def plain(requirements: tuple[NodeSelectorRequirement, ...]) -> tuple[NodeSelectorRequirement, ...]:
+        return tuple(replace(r, values=tuple("a" if "{{" in v else v for v in r.values)) for r in requirements)
+
+    return replace(term, match_expressions=plain(term.match_expressions), match_fields=plain(term.match_fields))
 
 
 def _check_taint_value(report: Report, text: str, path: str, device: DeviceTemplate, cluster_wide: bool) -> None:
