@@ -12,9 +12,11 @@ of the per-round ratios, so that load drifting on a shared machine hits both sid
   3. change     the ConfigMap's attribute is changed in every mapping; clock until every slice carries it.
   4. node-add   --add-nodes nodes created one at a time at --add-rate per second; per node, time from the Node
                 create returning to all of its slices seen through the watch.
-  4b. burst     (--burst N) N nodes created at once (--burst-threads concurrent creates), KWOK making each Ready
-                as it would in a user's cluster; per node, time from its create returning to all of its slices seen
-                through the watch; p50/p99/max and the time until every node had its slices.
+  4b. burst     (--burst N[,M...], default 500,5000) N nodes created at once (--burst-threads concurrent creates),
+                KWOK making each Ready as it would in a user's cluster, then M more, and so on (the nodes stay: each
+                burst runs with the earlier ones heartbeating); per node, time from its create returning to all of its
+                slices seen through the watch; p50/p99/max, p99 per tenth of the burst, and the time until every node
+                had its slices.
   5. idle       the driver is restarted with --resync-period R and, after its first full pass, left alone for 5 R: API requests by
                 verb and resource (apiserver and driver metrics), writes, LISTs, CPU per resync.
   6. profile    (--profile) slices and ConfigMap removed, the driver started under cProfile in every thread
@@ -426,7 +428,7 @@ class Bench:
             nodes=a.nodes, shape=a.shape, mappings=a.mappings, devices_per_node_per_mapping=a.devices,
             workers=a.workers,
             resync_period_idle=a.resync_period, resync_period_other_phases=a.run_resync_period,
-            add_nodes=a.add_nodes, add_rate=a.add_rate, burst=a.burst, burst_threads=a.burst_threads,
+            add_nodes=a.add_nodes, add_rate=a.add_rate, bursts=a.burst, burst_threads=a.burst_threads,
             repeat=a.repeat, profile=a.profile,
             slices=len(self.bodies_v1), slices_per_node=self.slices_per_node,
             devices_per_slice=max(devices_per_slice) if devices_per_slice else 0,
@@ -597,13 +599,14 @@ class Bench:
         return out
 
     # ---------------------------------------------------------------- burst
-    def burst(self, d: Driver) -> dict:
+    def burst(self, d: Driver, size: int) -> dict:
         """--burst nodes created at once (as Karpenter scaling a NodePool does); per-node latency to its slices.
         One tracker for all the slices (per-event cost independent of N), per node the last of its slices' hits."""
         a = self.args
         s0 = d.samples()
         meter = self._meter(d)
-        names = [f"bench-burst-{i:05d}" for i in range(a.burst)]
+        first = sum(1 for n in self.nodes if n.name.startswith("bench-burst-"))
+        names = [f"bench-burst-{i:05d}" for i in range(first, first + size)]
         by_node = {n: {b["metadata"]["name"] for b in slice_bodies(self.config_v2, [node_info(node_body(n))])}
                    for n in names}
         tracker = self.watcher.track(Tracker(set().union(*by_node.values())))
@@ -614,34 +617,41 @@ class Bench:
             returned[name] = time.monotonic()
             return node
 
-        log(f"burst: {a.burst} nodes at once ({a.burst_threads} concurrent creates)")
+        log(f"burst: {size} nodes at once ({a.burst_threads} concurrent creates)")
         start = time.monotonic()
         with ThreadPoolExecutor(a.burst_threads) as pool:
             created = list(pool.map(create, names))
         sent = time.monotonic() - start
-        tracker.wait(max(120.0, a.burst * 0.1))
+        tracker.wait(max(120.0, size * 0.1))
         cpu = meter.delta()
         self.watcher.untrack(tracker)
         lat, missing = [], 0
+        timeline: list[tuple[float, float]] = []  # (create returned, latency) per node, for the by-tenth view
         for name, slices in by_node.items():
             hits = [tracker.hits.get(s) for s in slices]
             if all(h is not None for h in hits):
                 lat.append(max(hits) - returned[name])  # type: ignore[type-var]
+                timeline.append((returned[name], lat[-1]))
             else:
                 missing += 1
         self.nodes += [node_info(n) for n in created]
         self.expected |= set(tracker.hits) | tracker.pending
         all_done = (tracker.last() - start) if tracker.done.is_set() else None
         d.wait_quiet()
-        out = {"nodes": a.burst, "create_threads": a.burst_threads, "create_seconds": round(sent, 3),
+        out = {"nodes": size, "create_threads": a.burst_threads, "create_seconds": round(sent, 3),
                "all_slices_seconds": round(all_done, 3) if all_done is not None else None, "missing": missing,
                "cpu_seconds": cpu, **driver_delta(s0, d.samples())}
         for q in (50, 90, 99):
             out[f"p{q}_seconds"] = round(percentile(lat, q), 4)
         out["max_seconds"] = round(max(lat), 4) if lat else None
+        # where in the burst the slow nodes were: p99 of each tenth of the nodes, in the order their creates returned
+        timeline.sort()
+        tenth = max(1, len(timeline) // 10)
+        out["p99_by_tenth_seconds"] = [round(percentile([x for _, x in timeline[i:i + tenth]], 99), 3)
+                                       for i in range(0, len(timeline), tenth)][:10]
         log(f"burst: creates took {sent:.2f}s; every node had its slices after {out['all_slices_seconds']}s; "
             f"per node p50 {out['p50_seconds']}s p99 {out['p99_seconds']}s max {out['max_seconds']}s, "
-            f"missing {missing}, writes {out['writes']}")
+            f"missing {missing}, writes {out['writes']}; p99 by tenth of the burst {out['p99_by_tenth_seconds']}")
         return out
 
     # ---------------------------------------------------------------- idle
@@ -767,8 +777,9 @@ class Bench:
                     self.reset(d)
             if a.add_nodes > 0:
                 self.result["phases"]["node_add"] = self.node_add(d)
-            if a.burst > 0:
-                self.result["phases"]["burst"] = self.burst(d)
+            bursts = self.result["phases"]["bursts"] = []
+            for size in a.burst:
+                bursts.append(self.burst(d, size))
             mem = d.memory()
             stopped = d.stop()
             self.result["phases"]["main_driver"] = {"peak_rss_bytes": mem.get("VmHWM"), "rss_bytes": mem.get("VmRSS"),
@@ -965,13 +976,14 @@ def table(r: dict) -> str:
                         f"p50 {add['p50_seconds']:.3f} s, p90 {add['p90_seconds']:.3f} s, **p99 {add['p99_seconds']:.3f} s**, "
                         f"max {add['max_seconds']:.3f} s" + (f", {add['missing']} missing" if add["missing"] else ""),
                         f"p99 ≤ {GOAL_NODE_ADD_P99:g} s", _ok(add["p99_seconds"] <= GOAL_NODE_ADD_P99 and not add["missing"])))
-    burst = ph.get("burst")
-    if burst:
+    for i, burst in enumerate(ph.get("bursts") or ([ph["burst"]] if ph.get("burst") else [])):
         goal = next((g for n, g in GOAL_BURST_P99 if burst["nodes"] <= n), None)
-        rows.insert(2, (f"Burst: {burst['nodes']} nodes at once (KWOK running; driver --workers {p['workers']})",
+        rows.insert(2 + i, (f"Burst: {burst['nodes']} nodes at once (KWOK running; driver --workers {p['workers']})",
                         f"p50 {burst['p50_seconds']:.3f} s, **p99 {burst['p99_seconds']:.3f} s**, max "
                         f"{burst['max_seconds']:.3f} s; creates {burst['create_seconds']:.2f} s, every node's slices "
-                        f"after {burst['all_slices_seconds']} s" + (f", {burst['missing']} missing" if burst["missing"] else ""),
+                        f"after {burst['all_slices_seconds']} s" + (f", {burst['missing']} missing" if burst["missing"] else "")
+                        + (f"; p99 per tenth of the burst {', '.join(map(str, burst['p99_by_tenth_seconds']))} s"
+                           if burst.get("p99_by_tenth_seconds") else ""),
                         f"p99 ≤ {goal:g} s" if goal else "—",
                         _ok(burst["p99_seconds"] <= goal and not burst["missing"]) if goal else "—"))
     if idle:
@@ -1056,6 +1068,17 @@ def _fmt_requests(d: dict) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ main
+def _sizes(text: str) -> list[int]:
+    """`--burst 500,5000` -> [500, 5000]; 0 (or an empty list) runs no burst."""
+    try:
+        sizes = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected node counts separated by commas, e.g. 500,5000") from None
+    if any(n < 0 for n in sizes):
+        raise argparse.ArgumentTypeError(f"{text!r}: node counts cannot be negative")
+    return [n for n in sizes if n > 0]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="bench/bench.py", description=__doc__.split("\n")[0],
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -1074,8 +1097,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="driver --resync-period in the other phases (the driver's default)")
     ap.add_argument("--add-nodes", type=int, default=100, help="nodes added one at a time in the node-add phase")
     ap.add_argument("--add-rate", type=float, default=20.0, help="node creates per second in the node-add phase")
-    ap.add_argument("--burst", type=int, default=500,
-                    help="nodes created at once in the burst phase (0: skip it)")
+    ap.add_argument("--burst", type=_sizes, default=[500, 5000],
+                    help="nodes created at once in the burst phase, comma-separated for several bursts in turn "
+                         "(0: skip it)")
     ap.add_argument("--burst-threads", type=int, default=16, help="concurrent node creates in the burst phase")
     ap.add_argument("--repeat", type=int, default=1,
                     help="rounds of (baseline, converge, change); ratios are the median of the per-round ratios")

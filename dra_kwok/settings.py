@@ -64,7 +64,7 @@ class Settings:
     health_port: int = setting(8081, "Port of /healthz, /readyz and /livez (0: off).", "int")
     metrics_port: int = setting(8080, "Port of /metrics (0: off).", "int")
     bind_address: str = setting("0.0.0.0", "Address the probe and metrics ports bind.")
-    workers: int = setting(32, "Concurrent reconciles (controller-runtime's MaxConcurrentReconciles); what they hold "
+    workers: int = setting(64, "Concurrent reconciles (controller-runtime's MaxConcurrentReconciles); what they hold "
                            "rendered at once is bounded apart from it (README, \"Memory budget\").", "int")
     kwok_annotation: str = setting(DEFAULT_KWOK_ANNOTATION, "Nodes carrying this annotation (any value) are KWOK "
                                    "nodes.")

@@ -1,6 +1,6 @@
 """The memory budget holds for the largest config `validate` accepts (#19.1), against the real apiserver.
 
-Fault injected: none; the load is the point. `dra-kwok run` (a real subprocess, default 4 workers) publishes the
+Fault injected: none; the load is the point. `dra-kwok run` (a real subprocess, default `--workers`) publishes the
 largest config validation lets through — node-local mappings at the per-node limits (20,000 devices, 40,000
 attributes + capacities) and cluster-wide mappings at the same limits — for 50 KWOK nodes, i.e. about 1,000,000
 devices in ~8,000 ResourceSlices. Its RSS (/proc/<pid>/status VmRSS every 100 ms, and VmHWM at the end) must stay
