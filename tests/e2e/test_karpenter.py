@@ -29,18 +29,27 @@ NODEPOOLS = "/apis/karpenter.sh/v1/nodepools"
 NODECLAIMS = "/apis/karpenter.sh/v1/nodeclaims"
 NODECLASSES = f"/apis/{NODE_CLASS_GROUP}/v1alpha1/kwoknodeclasses"
 NODEPOOL_LABEL = "karpenter.sh/nodepool"
-#: What Karpenter v1.15.0 records on a pod with a ResourceClaim (IGNORE_DRA_REQUESTS=true, its default) and logs.
-DRA_EVENT = ("Failed to schedule pod, pod has Dynamic Resource Allocation requirements that are not yet supported "
-             "by Karpenter")
-DRA_LOG = "skipping pod with Dynamic Resource Allocation requirements, not yet supported by Karpenter"
+#: What Karpenter v1.15.0 records on a pod with a ResourceClaim (Warning FailedScheduling) and logs, by the value of
+#: IGNORE_DRA_REQUESTS: true (its default) skips the pod; false simulates the allocation, but no KWOK instance type
+#: declares a device (the provider's instance-type file has no field for one), so none can satisfy it.
+DRA_EVENT = {
+    True: "Failed to schedule pod, pod has Dynamic Resource Allocation requirements that are not yet supported by "
+          "Karpenter",
+    False: "Failed to schedule pod, allocating dynamic resources, no instance type can satisfy the allocation",
+}
+DRA_LOG = {
+    True: '"message":"skipping pod with Dynamic Resource Allocation requirements, not yet supported by Karpenter"',
+    False: '"error":"allocating dynamic resources, no instance type can satisfy the allocation"',
+}
 LAUNCH_TIMEOUT = 30.0
 
 
 class KarpenterPool:
     """This test's KWOKNodeClass and NodePool, and the NodeClaims and Nodes Karpenter makes for it."""
 
-    def __init__(self, sc: Scenario) -> None:
+    def __init__(self, sc: Scenario, ignore_dra_requests: bool) -> None:
         self.sc = sc
+        self.ignore_dra_requests = ignore_dra_requests  # what Karpenter runs with
         self.name = f"e2e-{sc.unique}"
         self.taint = {"key": TEST_LABEL, "value": sc.unique, "effect": "NoSchedule"}
         self.toleration = {"key": TEST_LABEL, "operator": "Equal", "value": sc.unique, "effect": "NoSchedule"}
@@ -100,9 +109,11 @@ class KarpenterPool:
 
 
 @pytest.fixture
-def karpenter(scenario: Scenario):
-    comp = start_karpenter(scenario.cp)
-    pool = KarpenterPool(scenario)
+def karpenter(request, scenario: Scenario):
+    """Karpenter with IGNORE_DRA_REQUESTS=<the test's parameter>, and this test's pool; everything it launched is
+    gone, and Karpenter stopped, when the test ends."""
+    comp = start_karpenter(scenario.cp, ignore_dra_requests=request.param)
+    pool = KarpenterPool(scenario, request.param)
     try:
         yield pool
     finally:
@@ -135,8 +146,11 @@ def _karpenter_events(sc: Scenario, pod: str) -> list[dict]:
             and ((e.get("source") or {}).get("component") == "karpenter" or e.get("reportingComponent") == "karpenter")]
 
 
+@pytest.mark.parametrize("karpenter", [True, False], indirect=True,
+                         ids=["IGNORE_DRA_REQUESTS=true", "IGNORE_DRA_REQUESTS=false"])
 def test_karpenter_launches_nodes_for_claimless_pods_only_and_dra_kwok_gives_them_slices(scenario, karpenter):
     sc, pool = scenario, karpenter
+    ignore = pool.ignore_dra_requests
     driver = f"e2e-{sc.unique}.dra-kwok-driver.karpenter.sh"
     sc.drivers.add(driver)
     # dra-kwok: one fake GPU on every node of the KWOK provider's instance type that carries this test's label
@@ -153,12 +167,13 @@ def test_karpenter_launches_nodes_for_claimless_pods_only_and_dra_kwok_gives_the
                    "deviceClassName": cls, "allocationMode": "ExactCount", "count": 1}}]}}})
     pool.create()
 
-    # 1. A DRA pod alone: Karpenter launches nothing and says why (its default IGNORE_DRA_REQUESTS=true).
+    # 1. A DRA pod alone: Karpenter launches nothing, and says why.
     sc.create(_pod(sc, pool, "dra-pod", claim="one-gpu"))
     [event] = until(lambda: _karpenter_events(sc, "dra-pod"), bool, LAUNCH_TIMEOUT,
                     "Karpenter's event on the DRA pod")
-    assert (event["type"], event["reason"], event["message"]) == ("Warning", "FailedScheduling", DRA_EVENT), event
-    assert until(lambda: log_lines(sc.cp, DRA_LOG), bool, 10, "Karpenter's log line about the DRA pod")
+    assert (event["type"], event["reason"], event["message"]) == ("Warning", "FailedScheduling",
+                                                                  DRA_EVENT[ignore]), event
+    assert until(lambda: log_lines(sc.cp, DRA_LOG[ignore]), bool, 10, "Karpenter's log line about the DRA pod")
     time.sleep(3)  # a batch window (2 s here) and more: had Karpenter decided to launch, the NodeClaim would be there
     assert pool.nodeclaims() == [] and pool.nodes() == []
     assert not sc.get("Pod", "dra-pod")["spec"].get("nodeName")
