@@ -83,11 +83,13 @@ class KarpenterPool:
         return self.sc.rest.get("/api/v1/nodes", query={"labelSelector": f"{NODEPOOL_LABEL}={self.name}"})["items"]
 
     def delete(self) -> None:
-        """Delete the NodePool (kube-controller-manager's garbage collector then deletes its NodeClaims, and Karpenter
-        terminates their Nodes) and the class; if Karpenter has not finished within 30 s, drop its finalizers so
-        nothing of this test outlives it on the shared control plane."""
+        """Delete the NodeClaims (Karpenter then terminates their Nodes), the NodePool and the class; if Karpenter has
+        not finished within 30 s, drop its finalizers so nothing of this test outlives it on the shared control plane.
+        The NodeClaims are deleted by name, not left to the NodePool's garbage collection: kube-controller-manager
+        discovers a new CRD's resources only every 30 s."""
         rest = self.sc.rest
-        for path in (f"{NODEPOOLS}/{self.name}", f"{NODECLASSES}/{self.name}"):
+        paths = [f"{NODECLAIMS}/{c['metadata']['name']}" for c in self.nodeclaims()]
+        for path in (*paths, f"{NODEPOOLS}/{self.name}", f"{NODECLASSES}/{self.name}"):
             try:
                 rest.delete(path, {"propagationPolicy": "Background"})
             except ApiException as err:
