@@ -14,9 +14,12 @@ of this test's own, which only this test's pods select and tolerate.
 
 from __future__ import annotations
 
+import copy
 import time
+from pathlib import Path
 
 import pytest
+import yaml
 from kubernetes.client.exceptions import ApiException
 
 from dra_kwok.testing.karpenter import NODE_CLASS_GROUP, NODE_CLASS_KIND, log_lines, start_karpenter
@@ -24,7 +27,12 @@ from tests.e2e.support import TEST_LABEL, Scenario, until
 from tests.integration.driver import config_text, mapping
 from tests.support.helpers import wait_for
 
-INSTANCE_TYPE = "c-4x-amd64-linux"  # one of the KWOK provider's built-in instance types (4 vCPU, amd64, linux)
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "karpenter"
+#: The README's objects, as a user applies them: the KWOKNodeClass and NodePool, and the claim-less placeholders.
+NODE_CLASS, NODE_POOL = yaml.safe_load_all((EXAMPLES / "nodepool.yaml").read_text())
+PLACEHOLDERS = yaml.safe_load((EXAMPLES / "gpu-capacity.yaml").read_text())
+#: The instance type the example pool launches and the placeholders select (one of the provider's built-in types)
+[INSTANCE_TYPE] = NODE_POOL["spec"]["template"]["spec"]["requirements"][0]["values"]
 NODEPOOLS = "/apis/karpenter.sh/v1/nodepools"
 NODECLAIMS = "/apis/karpenter.sh/v1/nodeclaims"
 NODECLASSES = f"/apis/{NODE_CLASS_GROUP}/v1alpha1/kwoknodeclasses"
@@ -55,26 +63,18 @@ class KarpenterPool:
         self.toleration = {"key": TEST_LABEL, "operator": "Equal", "value": sc.unique, "effect": "NoSchedule"}
 
     def create(self) -> None:
-        rest = self.sc.rest
-        rest.post(NODECLASSES, {"apiVersion": f"{NODE_CLASS_GROUP}/v1alpha1", "kind": NODE_CLASS_KIND,
-                                "metadata": {"name": self.name}})
-        rest.post(NODEPOOLS, {
-            "apiVersion": "karpenter.sh/v1", "kind": "NodePool", "metadata": {"name": self.name},
-            "spec": {
-                "template": {
-                    "metadata": {"labels": {TEST_LABEL: self.sc.unique}},
-                    "spec": {
-                        "nodeClassRef": {"group": NODE_CLASS_GROUP, "kind": NODE_CLASS_KIND, "name": self.name},
-                        "requirements": [{"key": "node.kubernetes.io/instance-type", "operator": "In",
-                                          "values": [INSTANCE_TYPE]}],
-                        "taints": [self.taint],
-                        "expireAfter": "Never",
-                    },
-                },
-                "limits": {"cpu": "8"},  # two nodes at most
-                "disruption": {"consolidationPolicy": "WhenEmpty", "consolidateAfter": "Never"},
-            },
-        })
+        """examples/karpenter/nodepool.yaml under this test's names, its nodes labelled and tainted for this test,
+        and never disrupted while it runs."""
+        node_class, pool = copy.deepcopy(NODE_CLASS), copy.deepcopy(NODE_POOL)
+        node_class["metadata"]["name"] = pool["metadata"]["name"] = self.name
+        template = pool["spec"]["template"]
+        template["spec"]["nodeClassRef"]["name"] = self.name
+        template.setdefault("metadata", {}).setdefault("labels", {})[TEST_LABEL] = self.sc.unique
+        template["spec"]["taints"] = [self.taint]
+        template["spec"]["expireAfter"] = "Never"
+        pool["spec"]["disruption"] = {"consolidationPolicy": "WhenEmpty", "consolidateAfter": "Never"}
+        self.sc.rest.post(NODECLASSES, node_class)
+        self.sc.rest.post(NODEPOOLS, pool)
 
     def nodeclaims(self) -> list[dict]:
         return self.sc.rest.get(NODECLAIMS, query={"labelSelector": f"{NODEPOOL_LABEL}={self.name}"})["items"]
@@ -120,6 +120,12 @@ def karpenter(request, scenario: Scenario):
         yield pool
     finally:
         try:
+            for d in scenario.rest.get(f"/apis/apps/v1/namespaces/{scenario.namespace}/deployments")["items"]:
+                scenario.rest.delete(f"/apis/apps/v1/namespaces/{scenario.namespace}/deployments/"
+                                     f"{d['metadata']['name']}", {"propagationPolicy": "Foreground"})
+            wait_for(lambda: not scenario.rest.get(
+                f"/apis/apps/v1/namespaces/{scenario.namespace}/deployments")["items"], timeout=15,
+                message="the placeholder Deployment gone")
             for p in scenario.pods():  # no kubelet will confirm; Karpenter's drain would wait for it
                 scenario.rest.delete(f"/api/v1/namespaces/{scenario.namespace}/pods/{p['metadata']['name']}",
                                      {"gracePeriodSeconds": 0})
@@ -129,17 +135,27 @@ def karpenter(request, scenario: Scenario):
             assert not comp.alive()
 
 
-def _pod(sc: Scenario, pool: KarpenterPool, name: str, claim: str | None = None) -> dict:
-    spec: dict = {
+def _dra_pod(sc: Scenario, pool: KarpenterPool, name: str, claim: str) -> dict:
+    """A pod using ResourceClaim `claim`, for this test's nodes (examples/scheduling/01-one-gpu's pod, retargeted)."""
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": sc.namespace}, "spec": {
         "nodeSelector": {TEST_LABEL: sc.unique},
         "tolerations": [pool.toleration],
+        "resourceClaims": [{"name": "gpu", "resourceClaimName": claim}],
         "containers": [{"name": "app", "image": "registry.k8s.io/pause:3.10",
-                        "resources": {"requests": {"cpu": "100m"}}}],
-    }
-    if claim:
-        spec["resourceClaims"] = [{"name": "gpu", "resourceClaimName": claim}]
-        spec["containers"][0]["resources"]["claims"] = [{"name": "gpu"}]
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": sc.namespace}, "spec": spec}
+                        "resources": {"requests": {"cpu": "100m"}, "claims": [{"name": "gpu"}]}}],
+    }}
+
+
+def _placeholders(sc: Scenario, pool: KarpenterPool) -> dict:
+    """examples/karpenter/gpu-capacity.yaml with one replica, in this test's namespace, for this test's nodes."""
+    deployment = copy.deepcopy(PLACEHOLDERS)
+    deployment["metadata"]["namespace"] = sc.namespace
+    deployment["spec"]["replicas"] = 1
+    spec = deployment["spec"]["template"]["spec"]
+    assert spec["nodeSelector"] == {"node.kubernetes.io/instance-type": INSTANCE_TYPE}, spec["nodeSelector"]
+    spec["nodeSelector"][TEST_LABEL] = sc.unique
+    spec["tolerations"].append(pool.toleration)
+    return deployment
 
 
 def _karpenter_events(sc: Scenario, pod: str) -> list[dict]:
@@ -170,7 +186,7 @@ def test_karpenter_launches_nodes_for_claimless_pods_only_and_dra_kwok_gives_the
     pool.create()
 
     # 1. A DRA pod alone: Karpenter launches nothing, and says why.
-    sc.create(_pod(sc, pool, "dra-pod", claim="one-gpu"))
+    sc.create(_dra_pod(sc, pool, "dra-pod", claim="one-gpu"))
     [event] = until(lambda: _karpenter_events(sc, "dra-pod"), bool, LAUNCH_TIMEOUT,
                     "Karpenter's event on the DRA pod")
     assert (event["type"], event["reason"], event["message"]) == ("Warning", "FailedScheduling",
@@ -180,8 +196,8 @@ def test_karpenter_launches_nodes_for_claimless_pods_only_and_dra_kwok_gives_the
     assert pool.nodeclaims() == [] and pool.nodes() == []
     assert not sc.get("Pod", "dra-pod")["spec"].get("nodeName")
 
-    # 2. A claim-less placeholder: Karpenter launches a node of the pool's instance type for it.
-    sc.create(_pod(sc, pool, "placeholder"))
+    # 2. A claim-less placeholder (the README's Deployment): Karpenter launches a node of the pool's instance type.
+    sc.create(_placeholders(sc, pool))
     [claim] = until(pool.nodeclaims, bool, LAUNCH_TIMEOUT, "a NodeClaim for the placeholder")
     [node] = until(pool.nodes, bool, LAUNCH_TIMEOUT, "the Node of that NodeClaim (Karpenter's KWOK provider)")
     name = node["metadata"]["name"]
@@ -190,7 +206,7 @@ def test_karpenter_launches_nodes_for_claimless_pods_only_and_dra_kwok_gives_the
     assert labels["node.kubernetes.io/instance-type"] == INSTANCE_TYPE and labels[TEST_LABEL] == sc.unique, labels
     assert labels["kwok.x-k8s.io/node"] == "fake" and node["metadata"]["annotations"]["kwok.x-k8s.io/node"] == "fake"
     assert node["spec"]["providerID"] == f"kwok://{name}" and name.startswith(f"kwok-{claim['metadata']['name']}-")
-    placeholder = sc.wait_running("placeholder", timeout=LAUNCH_TIMEOUT)
+    [placeholder] = sc.wait_all_running("app=gpu-capacity", 1, timeout=LAUNCH_TIMEOUT)
     assert placeholder["spec"]["nodeName"] == name
     registered = until(lambda: sc.rest.get(f"{NODECLAIMS}/{claim['metadata']['name']}"),
                        lambda c: c.get("status", {}).get("nodeName") == name, LAUNCH_TIMEOUT,
