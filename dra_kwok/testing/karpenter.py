@@ -24,15 +24,20 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from dra_kwok.testing.controlplane import (REPO_ROOT, Component, ControlPlane, ControlPlaneError, _executable,
-                                           _pinned_version, cache_dir, free_port)
+from dra_kwok.testing.controlplane import (
+    REPO_ROOT,
+    Component,
+    ControlPlane,
+    ControlPlaneError,
+    _executable,
+    _pinned_version,
+    cache_dir,
+    free_port,
+)
 
 KARPENTER_GO_MOD = REPO_ROOT / "hack" / "karpenter" / "go.mod"
 BUILD_HINT = ("run hack/karpenter/build.sh (or `make binaries`; it builds Karpenter's KWOK provider from the "
               "sigs.k8s.io/karpenter Go module and needs Go >= 1.26.9, which it fetches as GOTOOLCHAIN=go1.27.3)")
-#: What Karpenter's KWOK provider puts in every NodeClaim's nodeClassRef.
-NODE_CLASS_GROUP = "karpenter.kwok.sh"
-NODE_CLASS_KIND = "KWOKNodeClass"
 
 
 def karpenter_version() -> str:
@@ -74,7 +79,8 @@ def install_crds(api: client.ApiClient, files: list[Path], timeout: float = 30.0
     deadline = time.monotonic() + timeout
     for name in names:
         while True:
-            conds = ext.read_custom_resource_definition(name).status.conditions or []
+            status = ext.read_custom_resource_definition(name).status
+            conds = (status.conditions if status else None) or []
             if any(c.type == "Established" and c.status == "True" for c in conds):
                 break
             if time.monotonic() > deadline:

@@ -1,15 +1,18 @@
-"""Karpenter's real KWOK provider (sigs.k8s.io/karpenter/kwok, built by hack/karpenter/build.sh) against the test
-control plane with the real KWOK controller, kube-scheduler, kube-controller-manager and `dra-kwok run` (issue #17):
-what the README's Karpenter section tells a user, shown by Karpenter itself.
+"""Karpenter's real KWOK provider (sigs.k8s.io/karpenter/kwok v1.15.0, built by hack/karpenter/build.sh) against
+the test control plane with the real KWOK controller, kube-scheduler, kube-controller-manager and `dra-kwok run`
+(issue #17): what the README's Karpenter section tells a user, shown by Karpenter itself, with the README's objects
+(examples/karpenter/nodepool.yaml, examples/karpenter/gpu-capacity.yaml).
 
-- A pod with a ResourceClaim alone makes Karpenter launch nothing: with its default `IGNORE_DRA_REQUESTS=true` it
-  records a FailedScheduling event saying DRA is not yet supported, and no NodeClaim appears.
+- A pod with a ResourceClaim alone makes Karpenter launch nothing, with either value of IGNORE_DRA_REQUESTS: true
+  (its default) records `... not yet supported by Karpenter`, false `... no instance type can satisfy the
+  allocation` (no KWOK instance type declares a device); no NodeClaim appears.
 - A claim-less placeholder pod does make it launch a node (NodeClaim -> KWOK Node, Ready by KWOK); dra-kwok gives
-  that node, which no test code created, its ResourceSlices; and the kube-scheduler then allocates the waiting DRA
-  pod's claim from them and binds it there, where KWOK makes it Running.
+  that node, which no test code created, its ResourceSlice; and the kube-scheduler then allocates the waiting DRA
+  pod's claim from it and binds the pod there, where KWOK makes it Running. Karpenter launches no second node.
 
 Karpenter runs only during this test, and only for this test's pods: its NodePool's nodes carry a label and a taint
-of this test's own, which only this test's pods select and tolerate.
+of this test's own, which only this test's pods select and tolerate. `python3 -m pytest tests/e2e/test_karpenter.py`
+(about 40 s for both cases); with the binary missing it fails saying how to build it.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import pytest
 import yaml
 from kubernetes.client.exceptions import ApiException
 
-from dra_kwok.testing.karpenter import NODE_CLASS_GROUP, NODE_CLASS_KIND, log_lines, start_karpenter
+from dra_kwok.testing.karpenter import log_lines, start_karpenter
 from tests.e2e.support import TEST_LABEL, Scenario, until
 from tests.integration.driver import config_text, mapping
 from tests.support.helpers import wait_for
@@ -35,7 +38,7 @@ PLACEHOLDERS = yaml.safe_load((EXAMPLES / "gpu-capacity.yaml").read_text())
 [INSTANCE_TYPE] = NODE_POOL["spec"]["template"]["spec"]["requirements"][0]["values"]
 NODEPOOLS = "/apis/karpenter.sh/v1/nodepools"
 NODECLAIMS = "/apis/karpenter.sh/v1/nodeclaims"
-NODECLASSES = f"/apis/{NODE_CLASS_GROUP}/v1alpha1/kwoknodeclasses"
+NODECLASSES = "/apis/karpenter.kwok.sh/v1alpha1/kwoknodeclasses"
 NODEPOOL_LABEL = "karpenter.sh/nodepool"
 #: What Karpenter v1.15.0 records on a pod with a ResourceClaim (Warning FailedScheduling) and logs, by the value of
 #: IGNORE_DRA_REQUESTS: true (its default) skips the pod; false simulates the allocation, but no KWOK instance type
