@@ -17,11 +17,7 @@ set -euo pipefail
 here_dir="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=../lib/gobuild.sh
 source "$here_dir/../lib/gobuild.sh"
-version=$(sed -n 's|^require sigs\.k8s\.io/karpenter v||p' "$here_dir/go.mod")
-if [ -z "$version" ]; then
-  echo "karpenter: FAILED: no 'require sigs.k8s.io/karpenter vX.Y.Z' line in $here_dir/go.mod" >&2
-  exit 1
-fi
+version=$(gobuild_pinned_version karpenter sigs.k8s.io/karpenter "$here_dir/go.mod")
 out="$(gobuild_cache_root)/karpenter/$version"
 crds=(
   kwok/charts/crds/karpenter.sh_nodepools.yaml
