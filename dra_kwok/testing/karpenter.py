@@ -95,7 +95,8 @@ def start_karpenter(cp: ControlPlane, ignore_dra_requests: bool = True, env: dic
     once its /readyz passes (its caches synced and the CRDs served). `ignore_dra_requests` is its
     `IGNORE_DRA_REQUESTS` (default true, as Karpenter's). A short batch window (0.5 s idle, 2 s max, instead of
     1 s / 10 s) keeps the tests quick; `env` adds or overrides variables. Stop it with
-    `cp.stop_component("karpenter")`; its log is `cp.root / "karpenter.log"`."""
+    `cp.stop_component("karpenter")`: v1.15 installs no SIGTERM handler (its root context is
+    `context.Background()`), so SIGTERM ends it at once. Its log is `cp.root / "karpenter.log"`."""
     if "karpenter" in cp.components:
         return cp.components["karpenter"]
     binary, crds = find_karpenter()
