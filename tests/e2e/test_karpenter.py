@@ -134,6 +134,9 @@ def karpenter(request, scenario: Scenario):
                                      {"gracePeriodSeconds": 0})
             pool.delete()
         finally:
+            # shown by pytest only if the test failed: what Karpenter decided, without its DEBUG lines
+            lines = [ln for ln in log_lines(scenario.cp, "") if '"level":"DEBUG"' not in ln]
+            print(f"--- Karpenter's log {comp.log_path} (last 40 lines above DEBUG)", *lines[-40:], sep="\n")
             scenario.cp.stop_component("karpenter")
             assert not comp.alive()
 
