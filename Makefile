@@ -40,12 +40,13 @@ binaries-compat: ## build (or find cached) the same for each of COMPAT_VERSIONS
 	@read -ra compat <<<"$$COMPAT_VERSIONS"; for v in "$${compat[@]}"; do \
 	   K8S_VERSION=$$v $(MAKE) --no-print-directory binaries || exit; done
 
-binaries: ## build (or find cached) etcd, kube-apiserver, kube-scheduler, kube-controller-manager, kubectl, kwok
+binaries: ## build (or find cached) etcd, kube-apiserver, kube-scheduler, kube-controller-manager, kubectl, kwok, Karpenter's KWOK provider
 	@if [ -n "$$KUBEBUILDER_ASSETS" ]; then echo "controlplane: using KUBEBUILDER_ASSETS=$$KUBEBUILDER_ASSETS"; \
 	 else hack/controlplane/build.sh; fi
 	@if [ -n "$$KUBEBUILDER_ASSETS" ] && [ -x "$$KUBEBUILDER_ASSETS/etcd" ]; then echo "etcd: using $$KUBEBUILDER_ASSETS/etcd"; \
 	 else hack/etcd/build.sh; fi
 	@hack/kwok/build.sh
+	@hack/karpenter/build.sh
 
 # The run gets a TMPDIR of its own, so the leak check (which runs even when tests fail) sees only what this run left
 # behind, never another checkout's control plane or benchmark on the same machine; it is removed when nothing leaked.

@@ -12,11 +12,7 @@ set -euo pipefail
 here_dir="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=../lib/gobuild.sh
 source "$here_dir/../lib/gobuild.sh"
-version=$(sed -n 's|^require sigs\.k8s\.io/kwok v||p' "$here_dir/go.mod")
-if [ -z "$version" ]; then
-  echo "kwok: FAILED: no 'require sigs.k8s.io/kwok vX.Y.Z' line in $here_dir/go.mod" >&2
-  exit 1
-fi
+version=$(gobuild_pinned_version kwok sigs.k8s.io/kwok "$here_dir/go.mod")
 out="$(gobuild_cache_root)/kwok/$version"
 if [ -x "$out/kwok" ] && [ -f "$out/stages.yaml" ]; then
   echo "kwok: kwok $version cached in $out"

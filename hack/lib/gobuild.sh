@@ -10,11 +10,22 @@
 #   gobuild_ticker <name> <estimate>  a progress line every DRA_KWOK_BUILD_TICK seconds (default 30) until
 #                                     gobuild_build or the exit stops it; `built <name> in Ns` counts from here
 #   gobuild_build <name> <go build flags and package...>   build <out-dir>/<name> via a temp file and a rename
+#   gobuild_pinned_version <label> <module> <go.mod>       the version a hack/*/go.mod pins (kwok, karpenter)
 
 gobuild_cache_root() {  # DRA_KWOK_CACHE (made absolute: the scripts cd), else $XDG_CACHE_HOME/dra-kwok, ~/.cache/dra-kwok
   local root="${DRA_KWOK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/dra-kwok}"
   case "$root" in /*) ;; *) root="$PWD/$root" ;; esac
   echo "$root"
+}
+
+gobuild_pinned_version() {  # <label> <module> <go.mod>: X.Y.Z of the go.mod's `require <module> vX.Y.Z` line, or fail
+  local version
+  version=$(sed -n "s|^require ${2//./\\.} v||p" "$3")
+  if [ -z "$version" ]; then
+    echo "$1: FAILED: no 'require $2 vX.Y.Z' line in $3" >&2
+    return 1
+  fi
+  echo "$version"
 }
 
 step="setup"

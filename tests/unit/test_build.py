@@ -69,7 +69,13 @@ KWOK = Script(
     "kwok/" + re.search(r"^require sigs\.k8s\.io/kwok v(\S+)$", (ROOT / "hack/kwok/go.mod").read_text(), re.M)[1],
     ("kwok",), ("kwok", "sigs.k8s.io/kwok/cmd/kwok"), "ready in",
 )
-SCRIPTS = pytest.mark.parametrize("script", [KUBE, ETCD, KWOK], ids=["kube", "etcd", "kwok"])
+KARPENTER = Script(
+    "hack/karpenter/build.sh", "karpenter",
+    "karpenter/" + re.search(r"^require sigs\.k8s\.io/karpenter v(\S+)$",
+                             (ROOT / "hack/karpenter/go.mod").read_text(), re.M)[1],
+    ("karpenter-kwok",), ("karpenter-kwok", "sigs.k8s.io/karpenter/kwok"), "ready in",
+)
+SCRIPTS = pytest.mark.parametrize("script", [KUBE, ETCD, KWOK, KARPENTER], ids=["kube", "etcd", "kwok", "karpenter"])
 #: KWOK's default stages (its release's stage-fast set), in the module's layout: what hack/kwok/build.sh copies.
 KWOK_STAGES = {
     "kustomize/stage/node/fast/node-initialize.yaml": "node-initialize",
@@ -77,6 +83,15 @@ KWOK_STAGES = {
     "kustomize/stage/pod/fast/pod-ready.yaml": "pod-ready",
     "kustomize/stage/pod/fast/pod-complete.yaml": "pod-complete",
     "kustomize/stage/pod/fast/pod-delete.yaml": "pod-delete",
+}
+#: The CRDs of Karpenter's KWOK provider, in the sigs.k8s.io/karpenter module's layout: what hack/karpenter/build.sh
+#: copies (the stub's module directory holds both modules' files).
+KARPENTER_CRDS = {
+    "kwok/charts/crds/karpenter.sh_nodepools.yaml": "nodepools.karpenter.sh",
+    "kwok/charts/crds/karpenter.sh_nodeclaims.yaml": "nodeclaims.karpenter.sh",
+    "kwok/charts/crds/karpenter.sh_nodeoverlays.yaml": "nodeoverlays.karpenter.sh",
+    "kwok/charts/crds/autoscaling.x-k8s.io_capacitybuffers.yaml": "capacitybuffers.autoscaling.x-k8s.io",
+    "kwok/apis/crds/karpenter.kwok.sh_kwoknodeclasses.yaml": "kwoknodeclasses.karpenter.kwok.sh",
 }
 
 
@@ -92,6 +107,9 @@ class Run:
         for rel, name in KWOK_STAGES.items():
             (self.moddir / rel).parent.mkdir(parents=True, exist_ok=True)
             (self.moddir / rel).write_text(f"apiVersion: kwok.x-k8s.io/v1alpha1\nkind: Stage\nmetadata:\n  name: {name}\n")
+        for rel, name in KARPENTER_CRDS.items():
+            (self.moddir / rel).parent.mkdir(parents=True, exist_ok=True)
+            (self.moddir / rel).write_text(f"kind: CustomResourceDefinition\nmetadata:\n  name: {name}\n")
         self.env = {
             "PATH": f"{self.stub_dir}:/usr/bin:/bin",
             "HOME": str(tmp_path / "home"),
@@ -230,3 +248,21 @@ def test_kwok_build_without_a_stage_file_fails_and_leaves_no_stages(run: Run):
     assert again.returncode == 0, again.stderr
     assert sum(call.startswith("build ") for call in run.calls()) == builds
     assert (run.cache / KWOK.out / "stages.yaml").is_file()
+
+
+def test_karpenter_build_copies_the_crds_of_the_same_module(run: Run):
+    proc = run(KARPENTER)
+    assert proc.returncode == 0, proc.stderr
+    crds = run.cache / KARPENTER.out / "crds"
+    assert sorted(p.name for p in crds.iterdir()) == sorted(Path(rel).name for rel in KARPENTER_CRDS)
+    for rel, name in KARPENTER_CRDS.items():
+        assert f"name: {name}" in (crds / Path(rel).name).read_text()
+    assert "list -m -f {{.Dir}} sigs.k8s.io/karpenter" in run.calls()
+
+    # A missing CRD file makes the next run copy it again, without rebuilding the binary.
+    (crds / "karpenter.sh_nodeclaims.yaml").unlink()
+    builds = sum(call.startswith("build ") for call in run.calls())
+    again = run(KARPENTER)
+    assert again.returncode == 0, again.stderr
+    assert (crds / "karpenter.sh_nodeclaims.yaml").is_file()
+    assert sum(call.startswith("build ") for call in run.calls()) == builds

@@ -34,15 +34,20 @@ EXERCISED = {
     "make apply-with-kind": "not here: Karpenter's own repository",
     "kind load docker-image": "not here: kind needs Docker",
     "kubectl -n karpenter rollout status": "not here: needs a kubelet to run the pod",
-    "kubectl apply -f examples/karpenter/": "not here: needs Karpenter's KWOK provider to launch the nodes",
-    "kubectl get nodeclaims": "not here: Karpenter's CRD",
-    "kubectl get resourceslices": "not here: the Karpenter recipe (tests/e2e/support.py lists our slices the same way)",
+    "kubectl apply -f examples/karpenter/": "tests/e2e/test_karpenter.py applies nodepool.yaml and gpu-capacity.yaml "
+    "with the real Karpenter KWOK provider (h100-nodepool.yaml: run by hand, README)",
+    "kubectl get nodeclaims": "tests/e2e/test_karpenter.py reads the NodeClaims Karpenter creates",
+    "kubectl get resourceslices": "tests/e2e/test_karpenter.py (tests/e2e/support.py lists our slices the same way)",
+    "python3 -m pytest tests/e2e/test_karpenter.py": "the test itself (make test runs it)",
+    "kubectl apply -f ~/.cache/dra-kwok/karpenter/": "tests/e2e/test_karpenter.py (dra_kwok/testing/karpenter.py "
+    "installs these CRDs)",
+    "DISABLE_LEADER_ELECTION=true": "tests/e2e/test_karpenter.py (dra_kwok/testing/karpenter.py runs the binary so)",
     "kubectl apply -f examples/scheduling/": "tests/e2e/test_scheduling.py applies these very files",
     "kubectl apply -f examples/karpenter-kwok.yaml": "tests/unit/config/test_validation.py validates it; applying "
     "it needs Karpenter's KWOK provider",
-    "kubectl apply -f h100-nodepool.yaml": "not here: Karpenter's CRD",
-    "sed 's|node.kubernetes.io/instance-type": "not here: needs Karpenter's KWOK provider to launch the nodes",
-    "kubectl scale deployment gpu-capacity": "not here: needs Karpenter's KWOK provider to launch the nodes",
+    "sed 's|node.kubernetes.io/instance-type": "run by hand with the real Karpenter KWOK provider (README); "
+    "tests/e2e/test_karpenter.py applies gpu-capacity.yaml unchanged",
+    "kubectl scale deployment gpu-capacity": "run by hand with the real Karpenter KWOK provider (README)",
     "kubectl get pod one-gpu": "tests/e2e/test_scheduling.py::test_one_gpu_pod_runs_on_the_matching_kwok_node",
 }
 
