@@ -93,3 +93,17 @@ def test_the_second_sighting_of_one_resource_version_is_not_transformed_again():
 def test_keys_are_client_go_meta_namespace_keys():
     assert meta_key({"metadata": {"name": "n1"}}) == "n1"
     assert meta_key({"metadata": {"namespace": "karpenter", "name": "cm"}}) == "karpenter/cm"
+
+
+def test_list_pages_hold_about_page_bytes_of_json_and_at_most_client_gos_500_items():
+    from dra_kwok.runtime.informer import PAGE_BYTES, PAGE_SIZE, next_page_size
+
+    assert PAGE_SIZE == 500
+    # small objects (a 3 KB slice of 8 devices): client-go's 500
+    assert next_page_size(100, 100, 100 * 3_000) == 500
+    # a DynamicMIG GPU's 16 KB slices: as many as fit PAGE_BYTES, so a page decodes to ~10x 2 MiB, not ~10x 8 MB
+    assert next_page_size(100, 100, 100 * 16_000) == PAGE_BYTES // 16_000 == 131
+    # objects over PAGE_BYTES each still make progress, one per page
+    assert next_page_size(131, 1, 5 * PAGE_BYTES) == 1
+    # an empty page (the last, or nothing listed) says nothing about sizes: keep the limit
+    assert next_page_size(131, 0, 80) == 131
