@@ -429,6 +429,31 @@ class Scenario:
         return "\n".join(out)
 
     # ------------------------------------------------------------------ teardown
+    def remove_pods(self, timeout: float = 30.0) -> None:
+        """Delete this namespace's Deployments, then their ReplicaSets, then the pods (grace 0: no kubelet will ever
+        confirm), each by the test itself: left to the garbage collector, the ReplicaSets took over 15 s in CI
+        under load, recreating pods meanwhile."""
+        apps = f"/apis/apps/v1/namespaces/{self.namespace}"
+
+        def delete(path: str, body: dict) -> None:
+            try:
+                self.rest.delete(path, body)
+            except ApiException as err:
+                if err.status != 404:  # already gone (the garbage collector may still get there first)
+                    raise
+
+        for kind in ("deployments", "replicasets"):
+            for obj in self.rest.get(f"{apps}/{kind}")["items"]:
+                delete(f"{apps}/{kind}/{obj['metadata']['name']}", {"propagationPolicy": "Background"})
+
+        def no_pods() -> bool:
+            pods = self.pods()
+            for p in pods:
+                delete(object_path("Pod", self.namespace, p["metadata"]["name"]), {"gracePeriodSeconds": 0})
+            return not pods
+
+        wait_for(no_pods, timeout=timeout, interval=0.2, message="pods gone")
+
     def teardown(self) -> None:
         """Stop the driver, remove pods (forcefully: no kubelet will ever confirm), nodes, our slices, classes and
         the namespace. Best effort: a failing cleanup must not hide the test's own result."""
@@ -439,23 +464,7 @@ class Scenario:
                 pass
         ns = self.namespace
         try:
-            for d in self.rest.get(object_path("Deployment", ns))["items"]:
-                self.rest.delete(object_path("Deployment", ns, d["metadata"]["name"]),
-                                 {"propagationPolicy": "Background"})
-            wait_for(lambda: not self.rest.get(f"/apis/apps/v1/namespaces/{ns}/replicasets")["items"], timeout=15,
-                     message="replicasets gone")
-
-            def no_pods() -> bool:
-                pods = self.pods()
-                for p in pods:
-                    try:
-                        self.rest.delete(object_path("Pod", ns, p["metadata"]["name"]), {"gracePeriodSeconds": 0})
-                    except ApiException as err:
-                        if err.status != 404:
-                            raise
-                return not pods
-
-            wait_for(no_pods, timeout=15, interval=0.2, message="pods gone")
+            self.remove_pods()
         except Exception as err:
             print(f"e2e teardown: pods of {ns}: {err}")
         for name in self.nodes:

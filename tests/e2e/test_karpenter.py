@@ -126,29 +126,7 @@ def karpenter(request, scenario: Scenario):
         yield pool
     finally:
         try:
-            # The placeholders: the Deployment, then its ReplicaSets, then the pods, each deleted by the test (not
-            # left to the garbage collector, which took over 15 s in CI under load), so that no pod is recreated;
-            # grace 0, since no kubelet will confirm and Karpenter's drain would wait for it.
-            apps, rest = f"/apis/apps/v1/namespaces/{scenario.namespace}", scenario.rest
-
-            def delete(path: str, body: dict) -> None:
-                try:
-                    rest.delete(path, body)
-                except ApiException as err:
-                    if err.status != 404:  # already gone (the garbage collector may still get there first)
-                        raise
-
-            for kind in ("deployments", "replicasets"):
-                for obj in rest.get(f"{apps}/{kind}")["items"]:
-                    delete(f"{apps}/{kind}/{obj['metadata']['name']}", {"propagationPolicy": "Background"})
-
-            def pods_gone() -> bool:
-                for p in scenario.pods():
-                    delete(f"/api/v1/namespaces/{scenario.namespace}/pods/{p['metadata']['name']}",
-                           {"gracePeriodSeconds": 0})
-                return not scenario.pods()
-
-            wait_for(pods_gone, timeout=30, interval=0.5, message="the placeholder pods gone")
+            scenario.remove_pods()  # the placeholders first: Karpenter's drain of their node would wait for them
             pool.delete()
         finally:
             # shown by pytest only if the test failed: what Karpenter decided, without its DEBUG lines
