@@ -22,7 +22,7 @@ ARGV = read -ra python <<<"$$PYTHON"; read -ra kubectl <<<"$$KUBECTL"; read -ra 
 CHECK_IMG = [[ $$IMG =~ ^[A-Za-z0-9][A-Za-z0-9._/:@-]*$$ ]] || \
             { echo "make: IMG must be an image reference like registry:5000/team/dra-kwok:v1.2 (got: '$$IMG')" >&2; exit 2; }
 
-.PHONY: help deps install binaries binaries-compat test test-unit test-integration test-e2e lint cluster-up cluster-down \
+.PHONY: help deps install binaries binaries-compat karpenter test test-unit test-integration test-e2e lint cluster-up cluster-down \
         demo demo-down bench deploy undeploy
 
 help: ## list the targets
@@ -40,18 +40,20 @@ binaries-compat: ## build (or find cached) the same for each of COMPAT_VERSIONS
 	@read -ra compat <<<"$$COMPAT_VERSIONS"; for v in "$${compat[@]}"; do \
 	   K8S_VERSION=$$v $(MAKE) --no-print-directory binaries || exit; done
 
-binaries: ## build (or find cached) etcd, kube-apiserver, kube-scheduler, kube-controller-manager, kubectl, kwok, Karpenter's KWOK provider
+binaries: ## build (or find cached) etcd, kube-apiserver, kube-scheduler, kube-controller-manager, kubectl, kwok
 	@if [ -n "$$KUBEBUILDER_ASSETS" ]; then echo "controlplane: using KUBEBUILDER_ASSETS=$$KUBEBUILDER_ASSETS"; \
 	 else hack/controlplane/build.sh; fi
 	@if [ -n "$$KUBEBUILDER_ASSETS" ] && [ -x "$$KUBEBUILDER_ASSETS/etcd" ]; then echo "etcd: using $$KUBEBUILDER_ASSETS/etcd"; \
 	 else hack/etcd/build.sh; fi
 	@hack/kwok/build.sh
+
+karpenter: ## build (or find cached) Karpenter's KWOK provider, which only tests/e2e/test_karpenter.py runs
 	@hack/karpenter/build.sh
 
 # The run gets a TMPDIR of its own, so the leak check (which runs even when tests fail) sees only what this run left
 # behind, never another checkout's control plane or benchmark on the same machine; it is removed when nothing leaked.
 # Then the integration and e2e tests once more on each of COMPAT_VERSIONS (unless PYTEST_ARGS picks tests: it says so).
-test: deps lint binaries binaries-compat ## lint, the whole suite on K8S_VERSION, integration + e2e on COMPAT_VERSIONS, a leak check
+test: deps lint binaries binaries-compat karpenter ## lint, the whole suite on K8S_VERSION, integration + e2e on COMPAT_VERSIONS, a leak check
 	@$(ARGV); read -ra compat <<<"$$COMPAT_VERSIONS"; \
 	 run_tmp=$$(mktemp -d "$${TMPDIR:-/tmp}/dra-kwok-test.XXXXXX") || exit; export TMPDIR=$$run_tmp; \
 	 rc=0; echo "==> Kubernetes $$K8S_VERSION: the whole suite"; "$${python[@]}" -m pytest "$${pytest_args[@]}" || rc=$$?; \
@@ -70,7 +72,7 @@ test-unit: ## pure logic only, no cluster
 test-integration: binaries ## against the real kube-apiserver
 	@$(ARGV); "$${python[@]}" -m pytest tests/integration "$${pytest_args[@]}"
 
-test-e2e: binaries ## with the real kube-scheduler and kube-controller-manager
+test-e2e: binaries karpenter ## with the real kube-scheduler and kube-controller-manager
 	@$(ARGV); "$${python[@]}" -m pytest tests/e2e "$${pytest_args[@]}"
 
 lint: deps ## static checks: ruff and mypy (strict on config/ and slices/; setup.cfg, ruff.toml), hadolint on the Dockerfile

@@ -36,7 +36,7 @@ from dra_kwok.testing.controlplane import (
 )
 
 KARPENTER_GO_MOD = REPO_ROOT / "hack" / "karpenter" / "go.mod"
-BUILD_HINT = ("run hack/karpenter/build.sh (or `make binaries`; it builds Karpenter's KWOK provider from the "
+BUILD_HINT = ("run hack/karpenter/build.sh (or `make karpenter`; it builds Karpenter's KWOK provider from the "
               "sigs.k8s.io/karpenter Go module and needs Go >= 1.26.9, which it fetches as GOTOOLCHAIN=go1.27.3)")
 
 
